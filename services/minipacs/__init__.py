@@ -1,0 +1,1 @@
+"""Mini PACS: a small, fast, trustworthy DICOM archive."""

@@ -1,0 +1,150 @@
+"""Storing a received instance: durable file first, index rows second,
+Success only when both are done (DESIGN.md, "Rules")."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import psycopg_pool
+
+from minipacs import storage
+from minipacs.db import DatabaseUnavailable, transaction
+from minipacs.index import instances
+from minipacs.index.record import (
+    InstanceRecord,
+    UnreadableDataset,
+    read_header,
+    record_from_dataset,
+)
+from minipacs.status import Status
+from minipacs.uids import InvalidUID
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Archive:
+    pool: psycopg_pool.ConnectionPool
+    storage_dir: Path
+    duplicate_policy: str  # keep | overwrite | reject
+
+
+@dataclass(frozen=True)
+class StoreRequest:
+    part10: bytes  # preamble, file meta and dataset, exactly as received
+    sop_class_uid: str  # from the C-STORE request
+    sop_instance_uid: str
+    transfer_syntax_uid: str
+    calling_ae: str
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    status: Status
+    comment: str | None = None
+    duplicate: bool = False
+
+
+def store_instance(archive: Archive, request: StoreRequest) -> StoreResult:
+    """Validate, write durably, index; map every expected failure to a status."""
+    try:
+        return _store(archive, request)
+    except UnreadableDataset as exc:
+        return StoreResult(Status.CANNOT_UNDERSTAND, str(exc))
+    except InvalidUID as exc:
+        return StoreResult(Status.INVALID_UID, str(exc))
+    except storage.StorageError as exc:
+        log.error("C-STORE %s: storage failure: %s", request.sop_instance_uid, exc)
+        return StoreResult(Status.OUT_OF_RESOURCES, f"storage failure: {exc}")
+    except DatabaseUnavailable as exc:
+        log.error("C-STORE %s: database unavailable: %s", request.sop_instance_uid, exc)
+        return StoreResult(Status.OUT_OF_RESOURCES, "index database unavailable")
+    except psycopg.Error as exc:
+        log.exception("C-STORE %s: index write failed", request.sop_instance_uid)
+        return StoreResult(Status.OUT_OF_RESOURCES, f"index write failed: {type(exc).__name__}")
+
+
+def _store(archive: Archive, request: StoreRequest) -> StoreResult:
+    record = record_from_dataset(read_header(request.part10))
+    if record.sop_instance_uid != request.sop_instance_uid:
+        return StoreResult(
+            Status.SOP_INSTANCE_MISMATCH,
+            f"dataset SOPInstanceUID {record.sop_instance_uid} differs from the "
+            f"request's {request.sop_instance_uid}",
+        )
+    if record.sop_class_uid != request.sop_class_uid:
+        return StoreResult(
+            Status.DATASET_DOES_NOT_MATCH_SOP_CLASS,
+            f"dataset SOPClassUID {record.sop_class_uid} differs from the "
+            f"request's {request.sop_class_uid}",
+        )
+
+    path = storage.instance_path(
+        archive.storage_dir,
+        record.study_instance_uid,
+        record.series_instance_uid,
+        record.sop_instance_uid,
+    )
+    with transaction(archive.pool) as conn:
+        existing = instances.find_instance(conn, record.sop_instance_uid)
+    if existing is not None:
+        if (existing.study_instance_uid, existing.series_instance_uid) != (
+            record.study_instance_uid,
+            record.series_instance_uid,
+        ):
+            log.warning(
+                "SOP instance %s re-sent by %s under study %s series %s; indexed under "
+                "study %s series %s",
+                record.sop_instance_uid,
+                request.calling_ae,
+                record.study_instance_uid,
+                record.series_instance_uid,
+                existing.study_instance_uid,
+                existing.series_instance_uid,
+            )
+        if archive.duplicate_policy == "keep":
+            return StoreResult(Status.SUCCESS, duplicate=True)
+        if archive.duplicate_policy == "reject":
+            return StoreResult(
+                Status.DUPLICATE_REJECTED,
+                f"SOP instance {record.sop_instance_uid} is already archived "
+                "(PACS_DUPLICATE_POLICY=reject)",
+            )
+
+    _write_and_index(archive, request, record, path)
+    if existing is not None:
+        old = archive.storage_dir / existing.file_path
+        if old != path:
+            storage.discard(old)
+    return StoreResult(Status.SUCCESS, duplicate=existing is not None)
+
+
+def _write_and_index(
+    archive: Archive, request: StoreRequest, record: InstanceRecord, path: Path
+) -> None:
+    """Temp file + fsync, then in one transaction: upsert rows, rename into
+    place, commit. On any failure nothing new is left behind."""
+    tmp = storage.write_temp(path, request.part10)
+    existed = path.exists()
+    published = False
+    try:
+        with transaction(archive.pool) as conn:
+            instances.upsert_instance(
+                conn,
+                record,
+                transfer_syntax_uid=request.transfer_syntax_uid,
+                file_path=storage.relative_path(archive.storage_dir, path),
+                file_size=len(request.part10),
+                calling_ae=request.calling_ae,
+            )
+            storage.publish(tmp, path)
+            published = True
+    except BaseException:
+        if not published:
+            storage.discard(tmp)
+        elif not existed:
+            storage.discard(path)
+        raise

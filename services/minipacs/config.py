@@ -1,0 +1,194 @@
+"""Settings read once from the environment (documented in `.env.example`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from minipacs.aetitle import AETitleError, check_ae_title
+
+DUPLICATE_POLICIES = ("keep", "overwrite", "reject")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class ConfigError(Exception):
+    """One or more environment variables are missing or malformed."""
+
+
+@dataclass(frozen=True)
+class RemoteAE:
+    name: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str
+    ae_title: str
+    port: int
+    bind_address: str
+    storage_dir: Path
+    enable_worklist: bool
+    enable_mpps: bool
+    log_level: str
+    remote_aes: tuple[RemoteAE, ...]
+    duplicate_policy: str
+    max_associations: int
+    max_pdu_size: int
+    network_timeout: float
+    db_pool_size: int
+    db_timeout: float
+    shutdown_grace_seconds: float
+    redis_prefix: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from `env` (default: os.environ); every bad variable is
+        reported at once in the ConfigError message."""
+        reader = _Reader(os.environ if env is None else env)
+        settings = cls(
+            database_url=reader.get(
+                "DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/minipacs", str
+            ),
+            redis_url=reader.get("REDIS_URL", "redis://127.0.0.1:6379/0", str),
+            ae_title=reader.get("PACS_AE_TITLE", "MINI_PACS", _ae_title),
+            port=reader.get("PACS_PORT", "11112", _port),
+            bind_address=reader.get("PACS_BIND_ADDRESS", "0.0.0.0", str),
+            storage_dir=reader.get("PACS_STORAGE_DIR", "./pacs_data", Path),
+            enable_worklist=reader.get("PACS_ENABLE_WORKLIST", "true", _bool),
+            enable_mpps=reader.get("PACS_ENABLE_MPPS", "true", _bool),
+            log_level=reader.get("PACS_LOG_LEVEL", "INFO", _choice(LOG_LEVELS, upper=True)),
+            remote_aes=reader.get("PACS_REMOTE_AES", "", parse_remote_aes),
+            duplicate_policy=reader.get(
+                "PACS_DUPLICATE_POLICY", "keep", _choice(DUPLICATE_POLICIES)
+            ),
+            max_associations=reader.get("PACS_MAX_ASSOCIATIONS", "50", _positive_int),
+            max_pdu_size=reader.get("PACS_MAX_PDU_SIZE", "1048576", _non_negative_int),
+            network_timeout=reader.get("PACS_NETWORK_TIMEOUT", "60", _positive_float),
+            db_pool_size=reader.get("PACS_DB_POOL_SIZE", "10", _positive_int),
+            db_timeout=reader.get("PACS_DB_TIMEOUT", "5", _positive_float),
+            shutdown_grace_seconds=reader.get(
+                "PACS_SHUTDOWN_GRACE_SECONDS", "30", _non_negative_float
+            ),
+            redis_prefix=reader.get("PACS_REDIS_PREFIX", "minipacs", _redis_prefix),
+        )
+        reader.raise_errors()
+        return settings
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.errors: list[str] = []
+
+    def get(self, name: str, default: str, parse: Callable[[str], Any]) -> Any:
+        raw = self.env.get(name, default)
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            self.errors.append(f"{name}={raw!r}: {exc}")
+            return None
+
+    def raise_errors(self) -> None:
+        if self.errors:
+            raise ConfigError("; ".join(self.errors))
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _int(raw: str) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise ValueError("expected an integer") from None
+
+
+def _positive_int(raw: str) -> int:
+    value = _int(raw)
+    if value < 1:
+        raise ValueError("expected an integer of 1 or more")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = _int(raw)
+    if value < 0:
+        raise ValueError("expected an integer of 0 or more")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError("expected a number") from None
+    if value <= 0:
+        raise ValueError("expected a number above 0")
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError("expected a number") from None
+    if value < 0:
+        raise ValueError("expected a number of 0 or more")
+    return value
+
+
+def _port(raw: str) -> int:
+    value = _int(raw)
+    if not 1 <= value <= 65535:
+        raise ValueError("expected a TCP port from 1 to 65535")
+    return value
+
+
+def _ae_title(raw: str) -> str:
+    try:
+        return check_ae_title(raw)
+    except AETitleError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _redis_prefix(raw: str) -> str:
+    if not raw or any(c.isspace() for c in raw):
+        raise ValueError("expected a non-empty key prefix without spaces")
+    return raw
+
+
+def _choice(options: tuple[str, ...], upper: bool = False) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().upper() if upper else raw.strip().lower()
+        if value not in options:
+            raise ValueError(f"expected one of {', '.join(options)}")
+        return value
+
+    return parse
+
+
+def parse_remote_aes(raw: str) -> tuple[RemoteAE, ...]:
+    """Parse `NAME=host:port,NAME2=host2:port2` (empty means none)."""
+    aes = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, sep, address = item.partition("=")
+        host, colon, port = address.rpartition(":")
+        if not sep or not colon or not host:
+            raise ValueError(f"{item!r} is not NAME=host:port")
+        try:
+            aes.append(RemoteAE(check_ae_title(name), host, _port(port)))
+        except AETitleError as exc:
+            raise ValueError(str(exc)) from None
+    return tuple(aes)

@@ -1,0 +1,1 @@
+"""The patient/study/series/instance index in PostgreSQL."""

@@ -1,0 +1,1 @@
+"""The DICOM listener: one pynetdicom AE serving every SCP of the archive."""

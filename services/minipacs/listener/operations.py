@@ -1,0 +1,93 @@
+"""What every DIMSE handler shares: the shutdown gate, the counter, one log
+line on unexpected errors, and building status datasets."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg_pool
+from pydicom.dataset import Dataset
+from pynetdicom.events import Event
+
+from minipacs import stats
+from minipacs.archive import Archive
+from minipacs.config import Settings
+from minipacs.listener.gate import OperationGate
+from minipacs.status import Status
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ListenerContext:
+    """What the handlers need, built once at start and shared by all threads."""
+
+    settings: Settings
+    pool: psycopg_pool.ConnectionPool
+    archive: Archive
+    gate: OperationGate
+
+
+def status_dataset(status: Status, comment: str | None = None) -> Dataset:
+    """A response status with an optional ErrorComment (LO: 64 characters)."""
+    ds = Dataset()
+    ds.Status = int(status)
+    if comment:
+        ds.ErrorComment = comment[:64]
+    return ds
+
+
+def peer(event: Event) -> str:
+    """`AE@host:port` of the requestor, for log lines."""
+    requestor = event.assoc.requestor
+    return f"{requestor.ae_title}@{requestor.address}:{requestor.port}"
+
+
+def operation(ctx: ListenerContext, counter: str) -> Callable:
+    """Decorate a plain (non-generator) handler: refused with 0xA700 once
+    shutdown began, counted, and any unexpected exception logged with context
+    and answered with a failure status rather than dropped."""
+
+    def decorate(handler: Callable[[Event], Any]) -> Callable[[Event], Any]:
+        @functools.wraps(handler)
+        def run(event: Event) -> Any:
+            if not ctx.gate.enter():
+                return status_dataset(Status.OUT_OF_RESOURCES, "archive is shutting down")
+            try:
+                stats.increment(ctx.pool, counter)
+                return handler(event)
+            except Exception:
+                log.exception("%s from %s failed unexpectedly", handler.__name__, peer(event))
+                return status_dataset(Status.UNABLE_TO_PROCESS, "internal error, see PACS log")
+            finally:
+                ctx.gate.leave()
+
+        return run
+
+    return decorate
+
+
+def streaming_operation(ctx: ListenerContext, counter: str) -> Callable:
+    """Decorate a generator handler (C-FIND, C-GET, C-MOVE) the same way:
+    refused once shutdown began, counted; pynetdicom turns an exception raised
+    from the generator into the service's failure status."""
+
+    def decorate(handler: Callable[[Event], Iterator]) -> Callable[[Event], Iterator]:
+        @functools.wraps(handler)
+        def run(event: Event) -> Iterator:
+            if not ctx.gate.enter():
+                yield status_dataset(Status.OUT_OF_RESOURCES, "archive is shutting down"), None
+                return
+            try:
+                stats.increment(ctx.pool, counter)
+                yield from handler(event)
+            finally:
+                ctx.gate.leave()
+
+        return run
+
+    return decorate

@@ -1,0 +1,39 @@
+"""Named DIMSE status codes (PS3.4 annexes B, C, F, K; PS3.7 annex C)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class Status(IntEnum):
+    SUCCESS = 0x0000
+    PENDING = 0xFF00
+    PENDING_WARNING = 0xFF01  # C-FIND: optional keys not supported
+    CANCEL = 0xFE00
+
+    # Warnings
+    WARNING_SUBOPERATIONS_FAILED = 0xB000  # C-MOVE/C-GET: some sub-operations failed
+    WARNING_COERCION = 0xB000  # C-STORE: coercion of data elements
+
+    # C-STORE failures (PS3.4 B.2.3)
+    OUT_OF_RESOURCES = 0xA700
+    DATASET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
+    CANNOT_UNDERSTAND = 0xC000
+    INVALID_UID = 0xC001
+    SOP_INSTANCE_MISMATCH = 0xC002
+    DUPLICATE_REJECTED = 0xC003
+
+    # Query/Retrieve failures (PS3.4 C.4)
+    OUT_OF_RESOURCES_MATCHES = 0xA701
+    OUT_OF_RESOURCES_SUBOPERATIONS = 0xA702
+    MOVE_DESTINATION_UNKNOWN = 0xA801
+    IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS = 0xA900
+    UNABLE_TO_PROCESS = 0xC000
+
+    # N-CREATE / N-SET (PS3.7 C)
+    PROCESSING_FAILURE = 0x0110
+    DUPLICATE_SOP_INSTANCE = 0x0111
+    NO_SUCH_SOP_INSTANCE = 0x0112
+    MISSING_ATTRIBUTE = 0x0120
+    MISSING_ATTRIBUTE_VALUE = 0x0121
+    INVALID_ATTRIBUTE_VALUE = 0x0106
