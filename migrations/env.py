@@ -1,32 +1,30 @@
-"""Alembic environment: plain SQL migrations against DATABASE_URL."""
+"""Alembic environment: plain SQL migrations against DATABASE_URL.
+
+DATABASE_URL may be a URL or a libpq key=value string: psycopg connects, and
+SQLAlchemy (which alembic needs) only wraps that connection.
+"""
 
 from __future__ import annotations
 
 import os
 
+import psycopg
 from alembic import context
 from sqlalchemy import create_engine, pool
 
 
-def _sqlalchemy_url() -> str:
-    url = context.config.get_main_option("sqlalchemy.url") or os.environ.get(
+def _conninfo() -> str:
+    return context.config.get_main_option("sqlalchemy.url") or os.environ.get(
         "DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/minipacs"
     )
-    # psycopg 3 is the only driver installed.
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
-
-
-def run_migrations_offline() -> None:
-    context.configure(url=_sqlalchemy_url(), literal_binds=True)
-    with context.begin_transaction():
-        context.run_migrations()
 
 
 def run_migrations_online() -> None:
-    engine = create_engine(_sqlalchemy_url(), poolclass=pool.NullPool)
+    engine = create_engine(
+        "postgresql+psycopg://",
+        creator=lambda: psycopg.connect(_conninfo()),
+        poolclass=pool.NullPool,
+    )
     with engine.connect() as connection:
         context.configure(connection=connection, transaction_per_migration=True)
         with context.begin_transaction():
@@ -34,6 +32,5 @@ def run_migrations_online() -> None:
 
 
 if context.is_offline_mode():
-    run_migrations_offline()
-else:
-    run_migrations_online()
+    raise SystemExit("offline (SQL script) mode is not supported; run `minipacs migrate`")
+run_migrations_online()

@@ -89,6 +89,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute(
-        "DROP TABLE statistics, remote_aes, instances, series, studies, patients"
-    )
+    op.execute("DROP TABLE statistics, remote_aes, instances, series, studies, patients")

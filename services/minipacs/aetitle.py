@@ -19,7 +19,5 @@ def check_ae_title(raw: str) -> str:
     if len(title) > 16:
         raise AETitleError(f"AE title {title!r} is longer than 16 characters")
     if "\\" in title or any(ord(c) < 32 or ord(c) > 126 for c in title):
-        raise AETitleError(
-            f"AE title {title!r} has a backslash, control or non-ASCII character"
-        )
+        raise AETitleError(f"AE title {title!r} has a backslash, control or non-ASCII character")
     return title

@@ -52,7 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     command("migrate", _migrate, "apply the database migrations")
     command("listener", _listener, "run the DICOM listener")
     command("sender", _sender, "run the C-MOVE sender worker")
-    health = command("healthcheck", _healthcheck, "C-ECHO the local listener (exit 0 if it answers)")
+    health = command(
+        "healthcheck", _healthcheck, "C-ECHO the local listener (exit 0 if it answers)"
+    )
     health.add_argument("--sender", action="store_true", help="check the sender heartbeat instead")
     stats = command("stats", _stats, "print the operation counters")
     stats.add_argument("--json", action="store_true", help="print a JSON object")

@@ -24,7 +24,9 @@ def add_all(conn: psycopg.Connection, aes: Iterable[RemoteAE]) -> None:
 
 
 def get(conn: psycopg.Connection, name: str) -> RemoteAE | None:
-    row = conn.execute("SELECT name, host, port FROM remote_aes WHERE name = %s", (name,)).fetchone()
+    row = conn.execute(
+        "SELECT name, host, port FROM remote_aes WHERE name = %s", (name,)
+    ).fetchone()
     return RemoteAE(*row) if row else None
 
 

@@ -6,7 +6,7 @@ import logging
 import signal
 import threading
 
-from pynetdicom import ALL_TRANSFER_SYNTAXES, AE, AllStoragePresentationContexts
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
 from pynetdicom.sop_class import Verification
 
 from minipacs import remote_aes, storage
@@ -48,8 +48,10 @@ def seed_remote_aes(ctx: ListenerContext) -> None:
     try:
         with transaction(ctx.pool) as conn:
             remote_aes.add_all(conn, ctx.settings.remote_aes)
-        log.info("remote AEs from PACS_REMOTE_AES: %s", ", ".join(
-            f"{ae.name}={ae.host}:{ae.port}" for ae in ctx.settings.remote_aes))
+        log.info(
+            "remote AEs from PACS_REMOTE_AES: %s",
+            ", ".join(f"{ae.name}={ae.host}:{ae.port}" for ae in ctx.settings.remote_aes),
+        )
     except DatabaseUnavailable as exc:
         log.warning("could not register PACS_REMOTE_AES: %s", exc)
 
@@ -61,7 +63,9 @@ def run(settings: Settings) -> int:
     if swept:
         log.warning("removed %d temp files left by an interrupted store", swept)
 
-    pool = create_pool(settings.database_url, settings.db_pool_size, settings.db_timeout, "listener")
+    pool = create_pool(
+        settings.database_url, settings.db_pool_size, settings.db_timeout, "listener"
+    )
     ctx = ListenerContext(
         settings=settings,
         pool=pool,
@@ -94,8 +98,9 @@ def run(settings: Settings) -> int:
     ctx.gate.close()
     server.shutdown()  # stop accepting connections at once
     if not ctx.gate.wait_idle(settings.shutdown_grace_seconds):
-        log.warning("operations still running after %.0fs; aborting them",
-                    settings.shutdown_grace_seconds)
+        log.warning(
+            "operations still running after %.0fs; aborting them", settings.shutdown_grace_seconds
+        )
     for assoc in server.active_associations:
         assoc.abort()
     pool.close()

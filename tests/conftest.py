@@ -1,0 +1,103 @@
+"""Fixtures: a fresh database per session, the real `minipacs` processes.
+
+PostgreSQL and Redis must be running (TEST_PG_ADMIN_URL, TEST_REDIS_URL
+override where). Every session creates its own database and Redis key prefix
+and drops them at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.helpers import VENV_BIN, Pacs, c_echo, free_port, start_process, wait_until
+
+ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+AE_TITLE = "MINI_PACS"
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def database_url(run_id: str) -> Iterator[str]:
+    """A fresh, migrated database, dropped after the session."""
+    name = f"minipacs_test_{run_id}"
+    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    result = subprocess.run(
+        [str(VENV_BIN / "minipacs"), "migrate"],
+        env=os.environ | {"DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, f"minipacs migrate failed:\n{result.stderr}"
+    yield url
+    with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture(scope="session")
+def base_env(database_url: str, run_id: str) -> dict[str, str]:
+    """Environment every `minipacs` process of the session starts from."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PACS_")}
+    return env | {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS_URL,
+        "PACS_REDIS_PREFIX": f"minipacs-test-{run_id}",
+        "PACS_AE_TITLE": AE_TITLE,
+        "PACS_LOG_LEVEL": "INFO",
+        "PACS_SHUTDOWN_GRACE_SECONDS": "10",
+    }
+
+
+@pytest.fixture(scope="session")
+def start_listener(
+    base_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Pacs]]:
+    """Start a `minipacs listener` on a free port with extra PACS_* settings;
+    every listener started is stopped at the end of the session."""
+    started: list[Pacs] = []
+
+    def start(storage_dir: Path | None = None, **settings: str) -> Pacs:
+        port = free_port()
+        workdir = tmp_path_factory.mktemp("listener")
+        storage = storage_dir or workdir / "storage"
+        env = base_env | {"PACS_PORT": str(port), "PACS_STORAGE_DIR": str(storage)} | settings
+        process = start_process(["listener"], env, workdir / "listener.log")
+        pacs = Pacs(
+            "127.0.0.1", port, env["PACS_AE_TITLE"], storage, base_env["DATABASE_URL"], env, process
+        )
+        started.append(pacs)
+
+        def ready() -> bool:
+            if process.popen.poll() is not None:
+                raise AssertionError(
+                    f"listener exited {process.popen.returncode}:\n{process.log()}"
+                )
+            return c_echo(pacs.host, port, pacs.ae_title, timeout=2)
+
+        wait_until(ready, 30, "the listener to answer C-ECHO", interval=0.2)
+        return pacs
+
+    yield start
+    for pacs in started:
+        pacs.process.stop()
+
+
+@pytest.fixture(scope="session")
+def pacs(start_listener: Callable[..., Pacs]) -> Pacs:
+    """The session's listener with default settings."""
+    return start_listener()
