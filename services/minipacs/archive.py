@@ -70,16 +70,22 @@ def store_instance(archive: Archive, request: StoreRequest) -> StoreResult:
 def _store(archive: Archive, request: StoreRequest) -> StoreResult:
     record = record_from_dataset(read_header(request.part10))
     if record.sop_instance_uid != request.sop_instance_uid:
+        log.warning(
+            "C-STORE: dataset SOPInstanceUID %s, request says %s",
+            record.sop_instance_uid,
+            request.sop_instance_uid,
+        )
         return StoreResult(
-            Status.SOP_INSTANCE_MISMATCH,
-            f"dataset SOPInstanceUID {record.sop_instance_uid} differs from the "
-            f"request's {request.sop_instance_uid}",
+            Status.SOP_INSTANCE_MISMATCH, "SOPInstanceUID differs from the request's"
         )
     if record.sop_class_uid != request.sop_class_uid:
+        log.warning(
+            "C-STORE: dataset SOPClassUID %s, request says %s",
+            record.sop_class_uid,
+            request.sop_class_uid,
+        )
         return StoreResult(
-            Status.DATASET_DOES_NOT_MATCH_SOP_CLASS,
-            f"dataset SOPClassUID {record.sop_class_uid} differs from the "
-            f"request's {request.sop_class_uid}",
+            Status.DATASET_DOES_NOT_MATCH_SOP_CLASS, "SOPClassUID differs from the request's"
         )
 
     path = storage.instance_path(
@@ -109,9 +115,7 @@ def _store(archive: Archive, request: StoreRequest) -> StoreResult:
             return StoreResult(Status.SUCCESS, duplicate=True)
         if archive.duplicate_policy == "reject":
             return StoreResult(
-                Status.DUPLICATE_REJECTED,
-                f"SOP instance {record.sop_instance_uid} is already archived "
-                "(PACS_DUPLICATE_POLICY=reject)",
+                Status.DUPLICATE_REJECTED, "SOP instance already archived (policy reject)"
             )
 
     _write_and_index(archive, request, record, path)

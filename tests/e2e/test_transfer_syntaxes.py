@@ -56,7 +56,13 @@ def test_storescu_sends_each_transfer_syntax_and_it_is_kept(archive: Pacs, name:
     source = dcmread(path)
     syntax = source.file_meta.TransferSyntaxUID
     result = dcmtk(
-        "storescu", FILES[name], "-aec", archive.ae_title, archive.host, str(archive.port), str(path)
+        "storescu",
+        FILES[name],
+        "-aec",
+        archive.ae_title,
+        archive.host,
+        str(archive.port),
+        str(path),
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -1,0 +1,89 @@
+"""The processes as an operator runs them: statistics, SIGTERM, bad settings."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+from tests.helpers import (
+    VENV_BIN,
+    Pacs,
+    c_echo,
+    dcmtk,
+    make_dataset,
+    start_process,
+    wait_until,
+    write_dataset,
+)
+
+
+def stats(pacs: Pacs) -> dict[str, int]:
+    result = pacs.minipacs("stats", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_stats_count_operations_and_add_up_across_listeners(
+    pacs: Pacs, start_listener, tmp_path: Path
+) -> None:
+    before = stats(pacs)
+    assert set(before) >= {
+        "c_echo_count", "c_store_count", "c_find_count", "c_move_count",
+        "c_get_count", "mwl_count", "n_create_count", "n_set_count",
+    }
+    other = start_listener()  # a second listener process on the same database
+    files = [str(write_dataset(make_dataset(patient_id="STATS"), tmp_path)) for _ in range(3)]
+    for target in (pacs, other):
+        assert dcmtk("echoscu", "-aec", target.ae_title, target.host, str(target.port)).returncode == 0
+        assert dcmtk("storescu", "-aec", target.ae_title, target.host, str(target.port),
+                     *files).returncode == 0
+    after = stats(pacs)
+    # +1 echo for `other`'s readiness probe
+    assert after["c_echo_count"] - before["c_echo_count"] == 3
+    assert after["c_store_count"] - before["c_store_count"] == 6
+
+    table = pacs.minipacs("stats")
+    assert table.returncode == 0
+    assert any(line.split() == ["c_store_count", str(after["c_store_count"])]
+               for line in table.stdout.splitlines())
+
+
+def test_listener_exits_0_on_sigterm_and_refuses_afterwards(start_listener) -> None:
+    pacs = start_listener()
+    assert pacs.process.stop(signal.SIGTERM) == 0
+    assert "listener stopped" in pacs.process.log()
+    assert not c_echo(pacs.host, pacs.port, pacs.ae_title, timeout=2)
+
+
+def test_sender_starts_beats_and_exits_0_on_sigterm(base_env: dict, tmp_path: Path) -> None:
+    sender = start_process(["sender"], base_env, tmp_path / "sender.log")
+    try:
+        check = [str(VENV_BIN / "minipacs"), "healthcheck", "--sender"]
+        wait_until(
+            lambda: subprocess.run(check, env=base_env, timeout=10).returncode == 0,
+            30, "the sender heartbeat", interval=0.3,
+        )
+    finally:
+        code = sender.stop(signal.SIGTERM)
+    assert code == 0, sender.log()
+
+
+def test_bad_setting_fails_at_start_with_one_line_naming_it(base_env: dict) -> None:
+    for name, value in (("PACS_PORT", "eleven"), ("PACS_DUPLICATE_POLICY", "sometimes"),
+                        ("PACS_AE_TITLE", "WAY_TOO_LONG_AE_TITLE")):
+        result = subprocess.run(
+            [str(VENV_BIN / "minipacs"), "listener"], env=base_env | {name: value},
+            capture_output=True, text=True, timeout=30,
+        )
+        assert result.returncode == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and name in lines[0] and "configuration error" in lines[0]
+
+
+def test_migrate_is_idempotent(pacs: Pacs) -> None:
+    result = pacs.minipacs("migrate")
+    assert result.returncode == 0, result.stderr
+    assert "Running upgrade" not in result.stderr
+    assert pacs.rows("SELECT count(*) FROM alembic_version") == [(1,)]
