@@ -36,9 +36,9 @@ def test_stats_count_operations_and_add_up_across_listeners(
     other = start_listener()  # a second listener process on the same database
     files = [str(write_dataset(make_dataset(patient_id="STATS"), tmp_path)) for _ in range(3)]
     for target in (pacs, other):
-        assert dcmtk("echoscu", "-aec", target.ae_title, target.host, str(target.port)).returncode == 0
-        assert dcmtk("storescu", "-aec", target.ae_title, target.host, str(target.port),
-                     *files).returncode == 0
+        address = ("-aec", target.ae_title, target.host, str(target.port))
+        assert dcmtk("echoscu", *address).returncode == 0
+        assert dcmtk("storescu", *address, *files).returncode == 0
     after = stats(pacs)
     # +1 echo for `other`'s readiness probe
     assert after["c_echo_count"] - before["c_echo_count"] == 3
