@@ -12,6 +12,7 @@ from tests.helpers import (
     Pacs,
     c_echo,
     dcmtk,
+    free_port,
     make_dataset,
     start_process,
     wait_until,
@@ -30,8 +31,14 @@ def test_stats_count_operations_and_add_up_across_listeners(
 ) -> None:
     before = stats(pacs)
     assert set(before) >= {
-        "c_echo_count", "c_store_count", "c_find_count", "c_move_count",
-        "c_get_count", "mwl_count", "n_create_count", "n_set_count",
+        "c_echo_count",
+        "c_store_count",
+        "c_find_count",
+        "c_move_count",
+        "c_get_count",
+        "mwl_count",
+        "n_create_count",
+        "n_set_count",
     }
     other = start_listener()  # a second listener process on the same database
     files = [str(write_dataset(make_dataset(patient_id="STATS"), tmp_path)) for _ in range(3)]
@@ -46,8 +53,10 @@ def test_stats_count_operations_and_add_up_across_listeners(
 
     table = pacs.minipacs("stats")
     assert table.returncode == 0
-    assert any(line.split() == ["c_store_count", str(after["c_store_count"])]
-               for line in table.stdout.splitlines())
+    assert any(
+        line.split() == ["c_store_count", str(after["c_store_count"])]
+        for line in table.stdout.splitlines()
+    )
 
 
 def test_listener_exits_0_on_sigterm_and_refuses_afterwards(start_listener) -> None:
@@ -63,7 +72,9 @@ def test_sender_starts_beats_and_exits_0_on_sigterm(base_env: dict, tmp_path: Pa
         check = [str(VENV_BIN / "minipacs"), "healthcheck", "--sender"]
         wait_until(
             lambda: subprocess.run(check, env=base_env, timeout=10).returncode == 0,
-            30, "the sender heartbeat", interval=0.3,
+            30,
+            "the sender heartbeat",
+            interval=0.3,
         )
     finally:
         code = sender.stop(signal.SIGTERM)
@@ -71,11 +82,17 @@ def test_sender_starts_beats_and_exits_0_on_sigterm(base_env: dict, tmp_path: Pa
 
 
 def test_bad_setting_fails_at_start_with_one_line_naming_it(base_env: dict) -> None:
-    for name, value in (("PACS_PORT", "eleven"), ("PACS_DUPLICATE_POLICY", "sometimes"),
-                        ("PACS_AE_TITLE", "WAY_TOO_LONG_AE_TITLE")):
+    for name, value in (
+        ("PACS_PORT", "eleven"),
+        ("PACS_DUPLICATE_POLICY", "sometimes"),
+        ("PACS_AE_TITLE", "WAY_TOO_LONG_AE_TITLE"),
+    ):
         result = subprocess.run(
-            [str(VENV_BIN / "minipacs"), "listener"], env=base_env | {name: value},
-            capture_output=True, text=True, timeout=30,
+            [str(VENV_BIN / "minipacs"), "listener"],
+            env=base_env | {name: value},
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert result.returncode == 2
         lines = result.stderr.strip().splitlines()
@@ -87,3 +104,12 @@ def test_migrate_is_idempotent(pacs: Pacs) -> None:
     assert result.returncode == 0, result.stderr
     assert "Running upgrade" not in result.stderr
     assert pacs.rows("SELECT count(*) FROM alembic_version") == [(1,)]
+
+
+def test_healthcheck_echoes_the_local_listener(pacs: Pacs, base_env: dict) -> None:
+    assert pacs.minipacs("healthcheck").returncode == 0
+    nobody = base_env | {"PACS_PORT": str(free_port())}
+    result = subprocess.run(
+        [str(VENV_BIN / "minipacs"), "healthcheck"], env=nobody, capture_output=True, timeout=30
+    )
+    assert result.returncode == 1

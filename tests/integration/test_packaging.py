@@ -19,8 +19,9 @@ def compose_config(*files: str) -> subprocess.CompletedProcess:
     args = ["docker-compose"]
     for name in files:
         args += ["-f", str(ROOT / name)]
-    return subprocess.run([*args, "config", "-q"], capture_output=True, text=True, timeout=60,
-                          cwd=ROOT)
+    return subprocess.run(
+        [*args, "config", "-q"], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
 
 
 def test_docker_compose_config_accepts_the_compose_files() -> None:
@@ -48,9 +49,15 @@ def test_compose_has_the_contracted_services_health_checks_and_order() -> None:
 
 def test_hadolint_accepts_the_dockerfile() -> None:
     result = subprocess.run(
-        [str(VENV_BIN / "hadolint"), "--failure-threshold", "warning",
-         str(ROOT / "services" / "Dockerfile")],
-        capture_output=True, text=True, timeout=60,
+        [
+            str(VENV_BIN / "hadolint"),
+            "--failure-threshold",
+            "warning",
+            str(ROOT / "services" / "Dockerfile"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
