@@ -11,7 +11,7 @@ import psycopg
 import psycopg_pool
 
 from minipacs import storage
-from minipacs.db import DatabaseUnavailable, transaction
+from minipacs.db import DatabaseUnavailable, connection
 from minipacs.index import instances
 from minipacs.index.record import (
     InstanceRecord,
@@ -94,7 +94,7 @@ def _store(archive: Archive, request: StoreRequest) -> StoreResult:
         record.series_instance_uid,
         record.sop_instance_uid,
     )
-    with transaction(archive.pool) as conn:
+    with connection(archive.pool) as conn:
         existing = instances.find_instance(conn, record.sop_instance_uid)
     if existing is not None:
         if (existing.study_instance_uid, existing.series_instance_uid) != (
@@ -129,13 +129,19 @@ def _store(archive: Archive, request: StoreRequest) -> StoreResult:
 def _write_and_index(
     archive: Archive, request: StoreRequest, record: InstanceRecord, path: Path
 ) -> None:
-    """Temp file + fsync, then in one transaction: upsert rows, rename into
-    place, commit. On any failure nothing new is left behind."""
+    """Temp file + fsync, rename into place + directory fsync, then the index
+    rows in one statement that commits by itself. On any failure nothing new
+    is left behind; a crash between rename and commit leaves a file without a
+    row, which `minipacs verify` reports, never a row without its file."""
     tmp = storage.write_temp(path, request.part10)
     existed = path.exists()
-    published = False
     try:
-        with transaction(archive.pool) as conn:
+        storage.publish(tmp, path)
+    except BaseException:
+        storage.discard(tmp)
+        raise
+    try:
+        with connection(archive.pool) as conn:
             instances.upsert_instance(
                 conn,
                 record,
@@ -144,11 +150,7 @@ def _write_and_index(
                 file_size=len(request.part10),
                 calling_ae=request.calling_ae,
             )
-            storage.publish(tmp, path)
-            published = True
     except BaseException:
-        if not published:
-            storage.discard(tmp)
-        elif not existed:
+        if not existed:
             storage.discard(path)
         raise

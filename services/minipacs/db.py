@@ -3,22 +3,40 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from weakref import WeakKeyDictionary
 
 import psycopg
 import psycopg_pool
 
 log = logging.getLogger(__name__)
 
+# A connection back in the pool for longer than this is pinged before it is
+# lent again (PostgreSQL may have restarted meanwhile); one in steady use is not,
+# which saves a round trip per operation on the hot paths.
+IDLE_CHECK_SECONDS = 2.0
+
+_returned_at: WeakKeyDictionary[psycopg.Connection, float] = WeakKeyDictionary()
+
 
 class DatabaseUnavailable(Exception):
     """PostgreSQL could not be reached or failed mid-transaction."""
 
 
+def _note_return(conn: psycopg.Connection) -> None:
+    _returned_at[conn] = time.monotonic()
+
+
+def _check_if_idle(conn: psycopg.Connection) -> None:
+    if time.monotonic() - _returned_at.get(conn, 0.0) > IDLE_CHECK_SECONDS:
+        psycopg_pool.ConnectionPool.check_connection(conn)
+
+
 def create_pool(url: str, size: int, timeout: float, name: str) -> psycopg_pool.ConnectionPool:
-    """Open a pool that checks connections before lending them, so it recovers
-    by itself after PostgreSQL restarts. Does not wait for PostgreSQL to be up."""
+    """Open a pool of autocommit connections that recovers by itself after
+    PostgreSQL restarts. Does not wait for PostgreSQL to be up."""
     pool = psycopg_pool.ConnectionPool(
         url,
         min_size=1,
@@ -26,11 +44,30 @@ def create_pool(url: str, size: int, timeout: float, name: str) -> psycopg_pool.
         timeout=timeout,
         name=name,
         open=False,
-        check=psycopg_pool.ConnectionPool.check_connection,
-        kwargs={"connect_timeout": max(1, int(timeout)), "application_name": name},
+        check=_check_if_idle,
+        reset=_note_return,
+        kwargs={
+            "autocommit": True,
+            "connect_timeout": max(1, int(timeout)),
+            "application_name": name,
+        },
     )
     pool.open(wait=False)
     return pool
+
+
+_ERRORS = (psycopg.OperationalError, psycopg_pool.PoolTimeout, psycopg.InterfaceError)
+
+
+@contextmanager
+def connection(pool: psycopg_pool.ConnectionPool) -> Iterator[psycopg.Connection]:
+    """Lend an autocommit connection: each statement commits on its own.
+    Database trouble of any kind becomes DatabaseUnavailable."""
+    try:
+        with pool.connection() as conn:
+            yield conn
+    except _ERRORS as exc:
+        raise DatabaseUnavailable(str(exc).strip() or type(exc).__name__) from exc
 
 
 @contextmanager
@@ -40,5 +77,5 @@ def transaction(pool: psycopg_pool.ConnectionPool) -> Iterator[psycopg.Connectio
     try:
         with pool.connection() as conn, conn.transaction():
             yield conn
-    except (psycopg.OperationalError, psycopg_pool.PoolTimeout, psycopg.InterfaceError) as exc:
+    except _ERRORS as exc:
         raise DatabaseUnavailable(str(exc).strip() or type(exc).__name__) from exc

@@ -16,6 +16,7 @@ from minipacs.db import DatabaseUnavailable, create_pool, transaction
 from minipacs.listener import handlers
 from minipacs.listener.gate import OperationGate
 from minipacs.listener.operations import ListenerContext
+from minipacs.stats import Statistics
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ def run(settings: Settings) -> int:
         pool=pool,
         archive=Archive(pool, settings.storage_dir, settings.duplicate_policy),
         gate=OperationGate(),
+        stats=Statistics(pool).start(),
     )
     seed_remote_aes(ctx)
 
@@ -103,6 +105,7 @@ def run(settings: Settings) -> int:
         )
     for assoc in server.active_associations:
         assoc.abort()
+    ctx.stats.close()
     pool.close()
     log.info("listener stopped")
     return 0

@@ -13,10 +13,10 @@ import psycopg_pool
 from pydicom.dataset import Dataset
 from pynetdicom.events import Event
 
-from minipacs import stats
 from minipacs.archive import Archive
 from minipacs.config import Settings
 from minipacs.listener.gate import OperationGate
+from minipacs.stats import Statistics
 from minipacs.status import Status
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ class ListenerContext:
     pool: psycopg_pool.ConnectionPool
     archive: Archive
     gate: OperationGate
+    stats: Statistics
 
 
 def status_dataset(status: Status, comment: str | None = None) -> Dataset:
@@ -58,7 +59,7 @@ def operation(ctx: ListenerContext, counter: str) -> Callable:
             if not ctx.gate.enter():
                 return status_dataset(Status.OUT_OF_RESOURCES, "archive is shutting down")
             try:
-                stats.increment(ctx.pool, counter)
+                ctx.stats.increment(counter)
                 return handler(event)
             except Exception:
                 log.exception("%s from %s failed unexpectedly", handler.__name__, peer(event))
@@ -83,7 +84,7 @@ def streaming_operation(ctx: ListenerContext, counter: str) -> Callable:
                 yield status_dataset(Status.OUT_OF_RESOURCES, "archive is shutting down"), None
                 return
             try:
-                stats.increment(ctx.pool, counter)
+                ctx.stats.increment(counter)
                 yield from handler(event)
             finally:
                 ctx.gate.leave()
