@@ -50,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
         return p
 
     command("migrate", _migrate, "apply the database migrations")
-    command("listener", _listener, "run the DICOM listener")
+    listener = command("listener", _listener, "run the DICOM listener")
+    listener.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     command("sender", _sender, "run the C-MOVE sender worker")
     health = command(
         "healthcheck", _healthcheck, "C-ECHO the local listener (exit 0 if it answers)"
@@ -83,7 +84,7 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 def _listener(settings: Settings, args: argparse.Namespace) -> int:
     from minipacs.listener.app import run
 
-    return run(settings)
+    return run(settings, worker=args.worker)
 
 
 def _sender(settings: Settings, args: argparse.Namespace) -> int:

@@ -39,6 +39,7 @@ class Settings:
     remote_aes: tuple[RemoteAE, ...]
     duplicate_policy: str
     max_associations: int
+    listener_processes: int
     max_pdu_size: int
     network_timeout: float
     db_pool_size: int
@@ -68,6 +69,7 @@ class Settings:
                 "PACS_DUPLICATE_POLICY", "keep", _choice(DUPLICATE_POLICIES)
             ),
             max_associations=reader.get("PACS_MAX_ASSOCIATIONS", "50", _positive_int),
+            listener_processes=reader.get("PACS_LISTENER_PROCESSES", "1", _positive_int),
             max_pdu_size=reader.get("PACS_MAX_PDU_SIZE", "1048576", _non_negative_int),
             network_timeout=reader.get("PACS_NETWORK_TIMEOUT", "60", _positive_float),
             db_pool_size=reader.get("PACS_DB_POOL_SIZE", "10", _positive_int),

@@ -12,7 +12,7 @@ def configure(level: str) -> None:
     logging.basicConfig(
         level=level,
         stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s",
         force=True,
     )
     quiet = logging.DEBUG if level == "DEBUG" else logging.WARNING

@@ -134,3 +134,46 @@ def test_healthcheck_echoes_the_local_listener(pacs: Pacs, base_env: dict) -> No
         [str(VENV_BIN / "minipacs"), "healthcheck"], env=nobody, capture_output=True, timeout=30
     )
     assert result.returncode == 1
+
+
+def test_several_listener_processes_share_the_port(start_listener, tmp_path: Path) -> None:
+    pacs = start_listener(PACS_LISTENER_PROCESSES="2")
+    batches = []
+    for n in range(4):
+        study = make_dataset(patient_id="MULTIPROC")
+        batches.append(
+            [
+                str(
+                    write_dataset(
+                        make_dataset(
+                            patient_id="MULTIPROC",
+                            study_uid=study.StudyInstanceUID,
+                            series_uid=study.SeriesInstanceUID,
+                            instance_number=i,
+                        ),
+                        tmp_path / str(n),
+                    )
+                )
+                for i in range(5)
+            ]
+        )
+    clients = [
+        subprocess.Popen(
+            ["/usr/bin/storescu", "-aec", pacs.ae_title, pacs.host, str(pacs.port), *batch]
+        )
+        for batch in batches
+    ]
+    assert [c.wait(60) for c in clients] == [0, 0, 0, 0]
+    assert pacs.rows(
+        "SELECT count(*) FROM instances i JOIN series s ON s.id = i.series_fk "
+        "JOIN studies st ON st.id = s.study_fk JOIN patients p ON p.id = st.patient_fk "
+        "WHERE p.patient_id = 'MULTIPROC'"
+    ) == [(20,)]
+    serving = {
+        line.split("[")[1].split("]")[0]
+        for line in pacs.process.log().splitlines()
+        if "listening as" in line
+    }
+    assert len(serving) == 2  # two processes, each listening
+    assert pacs.process.stop(signal.SIGTERM) == 0
+    assert "exit codes [0, 0]" in pacs.process.log()

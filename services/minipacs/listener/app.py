@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 
+from psycopg_pool import ConnectionPool
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
 from pynetdicom.sop_class import Verification
 
@@ -16,6 +17,8 @@ from minipacs.db import DatabaseUnavailable, create_pool, transaction
 from minipacs.listener import handlers
 from minipacs.listener.gate import OperationGate
 from minipacs.listener.operations import ListenerContext
+from minipacs.listener.server import start as start_server
+from minipacs.listener.supervisor import supervise
 from minipacs.stats import Statistics
 
 log = logging.getLogger(__name__)
@@ -28,7 +31,8 @@ def build_ae(settings: Settings) -> AE:
     """The AE with every presentation context the archive serves."""
     ae = AE(ae_title=settings.ae_title)
     ae.require_called_aet = True
-    ae.maximum_associations = settings.max_associations
+    # Shared out when several processes serve the port.
+    ae.maximum_associations = -(-settings.max_associations // settings.listener_processes)
     ae.maximum_pdu_size = settings.max_pdu_size
     ae.network_timeout = settings.network_timeout
     ae.acse_timeout = settings.network_timeout
@@ -41,29 +45,47 @@ def build_ae(settings: Settings) -> AE:
     return ae
 
 
-def seed_remote_aes(ctx: ListenerContext) -> None:
+def seed_remote_aes(pool: ConnectionPool, settings: Settings) -> None:
     """Register the PACS_REMOTE_AES destinations; a database that is not up
     yet is logged, not fatal (`minipacs ae add` remains)."""
-    if not ctx.settings.remote_aes:
-        return
     try:
-        with transaction(ctx.pool) as conn:
-            remote_aes.add_all(conn, ctx.settings.remote_aes)
+        with transaction(pool) as conn:
+            remote_aes.add_all(conn, settings.remote_aes)
         log.info(
             "remote AEs from PACS_REMOTE_AES: %s",
-            ", ".join(f"{ae.name}={ae.host}:{ae.port}" for ae in ctx.settings.remote_aes),
+            ", ".join(f"{ae.name}={ae.host}:{ae.port}" for ae in settings.remote_aes),
         )
     except DatabaseUnavailable as exc:
         log.warning("could not register PACS_REMOTE_AES: %s", exc)
 
 
-def run(settings: Settings) -> int:
-    """Serve until SIGTERM/SIGINT; return the process exit code."""
+def run(settings: Settings, worker: bool = False) -> int:
+    """Serve until SIGTERM/SIGINT; return the process exit code. With
+    PACS_LISTENER_PROCESSES > 1 this process supervises that many workers."""
+    if not worker:
+        prepare(settings)
+        if settings.listener_processes > 1:
+            return supervise(settings)
+    return serve(settings)
+
+
+def prepare(settings: Settings) -> None:
+    """Once per start, before serving: sweep temp files left by an
+    interrupted store, register PACS_REMOTE_AES."""
     settings.storage_dir.mkdir(parents=True, exist_ok=True)
     swept = storage.sweep_temp_files(settings.storage_dir, TEMP_SWEEP_AGE_SECONDS)
     if swept:
         log.warning("removed %d temp files left by an interrupted store", swept)
+    if settings.remote_aes:
+        pool = create_pool(settings.database_url, 1, settings.db_timeout, "listener-start")
+        try:
+            seed_remote_aes(pool, settings)
+        finally:
+            pool.close()
 
+
+def serve(settings: Settings) -> int:
+    """One listener process: serve until SIGTERM/SIGINT."""
     pool = create_pool(
         settings.database_url, settings.db_pool_size, settings.db_timeout, "listener"
     )
@@ -74,17 +96,16 @@ def run(settings: Settings) -> int:
         gate=OperationGate(),
         stats=Statistics(pool).start(),
     )
-    seed_remote_aes(ctx)
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
 
     ae = build_ae(settings)
-    server = ae.start_server(
+    server = start_server(
+        ae,
         (settings.bind_address, settings.port),
-        block=False,
-        evt_handlers=handlers.association_handlers() + handlers.service_handlers(ctx),
+        handlers.association_handlers() + handlers.service_handlers(ctx),
     )
     log.info(
         "listening as %s on %s:%d, storage %s",
