@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
@@ -142,3 +144,27 @@ def test_an_empty_sequence_returns_every_step_attribute() -> None:
     ds.ScheduledProcedureStepSequence = Sequence()
     out = response(ds, ROW).ScheduledProcedureStepSequence[0]
     assert out.Modality == "CT" and out.ScheduledProcedureStepStatus == "SCHEDULED"
+
+
+@given(st.text(min_size=1, max_size=20))
+def test_wire_values_only_ever_become_parameters(value: str) -> None:
+    for keyword, key in {**TOP_KEYS, **SPS_KEYS}.items():
+        try:
+            condition = key_condition(key, value, keyword)
+        except QueryError:
+            continue
+        if condition is None:
+            continue
+        c = key.column
+        templates = {
+            f"{c} = %s",
+            f"{c} LIKE %s ESCAPE '\\'",
+            f"lower({c}) = lower(%s)",
+            f"lower({c}) LIKE lower(%s) ESCAPE '\\'",
+            f"{c} = ANY(%s)",
+            f"{c} >= %s",
+            f"{c} <= %s",
+            f"{c} >= %s AND {c} <= %s",
+        }
+        assert condition[0] in templates
+        assert len(condition[1]) == condition[0].count("%s")

@@ -95,6 +95,11 @@ def _tags_comment(prefix: str, tags: list[int]) -> str:
     return f"{prefix} " + " ".join(f"{t:08X}" for t in tags)
 
 
+def _same(a: object, b: object) -> bool:
+    """Equal values, counting absent, empty and zero-length as one."""
+    return (a or None) == (b or None)
+
+
 def check_create(ds: Dataset) -> Problem | None:
     """N-CREATE (F.7.2.1): Type 1 attributes present and valued, the status
     IN PROGRESS, each Scheduled Step item naming a valid Study Instance UID."""
@@ -138,7 +143,7 @@ def apply_set(stored: Dataset, modification: Dataset) -> Dataset | Problem:
         elem.tag
         for elem in modification
         if elem.keyword in NOT_SETTABLE
-        and (elem.tag not in stored or stored[elem.tag].value != elem.value)
+        and not _same(stored[elem.tag].value if elem.tag in stored else None, elem.value)
     ]
     if changed:
         return Problem(
