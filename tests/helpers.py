@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import struct
@@ -130,6 +131,35 @@ class Pacs:
 
     def rows(self, sql: str, params: Sequence | None = None) -> list[tuple]:
         return query(self.database_url, sql, params)
+
+    def counters(self) -> dict[str, int]:
+        """`minipacs stats --json`."""
+        result = self.minipacs("stats", "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    def settled_counters(self) -> dict[str, int]:
+        """Counters once every listener's in-memory counts have been flushed
+        (two reads a flush interval apart agree)."""
+        previous = [self.counters()]
+
+        def same_twice() -> dict | None:
+            time.sleep(1.2)  # longer than stats.FLUSH_INTERVAL_SECONDS
+            now = self.counters()
+            stable = now == previous[0]
+            previous[0] = now
+            return now if stable else None
+
+        return wait_until(same_twice, 20, "the statistics to settle", interval=0)
+
+    def wait_counted(self, before: dict[str, int], **deltas: int) -> dict[str, int]:
+        """Wait until each named counter has grown by exactly its delta."""
+
+        def counted() -> dict | None:
+            now = self.counters()
+            return now if all(now[k] - before[k] == d for k, d in deltas.items()) else None
+
+        return wait_until(counted, 15, f"counters to grow by {deltas}", interval=0.3)
 
     def minipacs(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         """Run a `minipacs` CLI command against this archive's settings."""

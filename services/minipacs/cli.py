@@ -71,6 +71,27 @@ def _parser() -> argparse.ArgumentParser:
     remove = ae_sub.add_parser("remove", help="remove a remote AE")
     remove.add_argument("name")
     remove.set_defaults(func=_ae_remove)
+
+    from minipacs.worklist.commands import add_arguments as worklist_add_arguments
+
+    wl = sub.add_parser("worklist", help="Modality Worklist items (scheduled procedure steps)")
+    wl_sub = wl.add_subparsers(dest="worklist_command", required=True, metavar="ACTION")
+    wl_add = wl_sub.add_parser("add", help="schedule a procedure step; prints its id")
+    worklist_add_arguments(wl_add)
+    wl_add.set_defaults(func=_worklist("add"))
+    wl_import = wl_sub.add_parser("import", help="add a JSON list of items (all or nothing)")
+    wl_import.add_argument("file", metavar="FILE.json")
+    wl_import.set_defaults(func=_worklist("import_file"))
+    wl_sub.add_parser("list", help="list worklist items").set_defaults(func=_worklist("list_items"))
+    wl_remove = wl_sub.add_parser("remove", help="remove a worklist item")
+    wl_remove.add_argument("id")
+    wl_remove.set_defaults(func=_worklist("remove"))
+
+    mpps = sub.add_parser("mpps", help="Modality Performed Procedure Steps")
+    mpps_sub = mpps.add_subparsers(dest="mpps_command", required=True, metavar="ACTION")
+    mpps_sub.add_parser("list", help="list MPPS instances and their state").set_defaults(
+        func=_mpps_list
+    )
     return parser
 
 
@@ -179,6 +200,28 @@ def _ae_remove(settings: Settings, args: argparse.Namespace) -> int:
             raise CLIError(f"no remote AE named {args.name!r}")
     print(f"removed {args.name}")
     return 0
+
+
+def _worklist(action: str) -> Callable:
+    """A `worklist` subcommand from minipacs.worklist.commands; bad input
+    becomes a one-line CLIError."""
+
+    def run(settings: Settings, args: argparse.Namespace) -> int:
+        from minipacs.worklist import commands
+        from minipacs.worklist.items import ItemError
+
+        try:
+            return getattr(commands, action)(settings, args)
+        except ItemError as exc:
+            raise CLIError(str(exc)) from None
+
+    return run
+
+
+def _mpps_list(settings: Settings, args: argparse.Namespace) -> int:
+    from minipacs.mpps.commands import list_steps
+
+    return list_steps(settings, args)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 from tests.helpers import (
@@ -21,32 +19,11 @@ from tests.helpers import (
 )
 
 
-def stats(pacs: Pacs) -> dict[str, int]:
-    result = pacs.minipacs("stats", "--json")
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-def settled_stats(pacs: Pacs) -> dict[str, int]:
-    """Counters once the listeners' in-memory counts have all been flushed
-    (two reads a flush interval apart agree)."""
-    previous: list[dict] = [stats(pacs)]
-
-    def same_twice() -> dict | None:
-        time.sleep(1.2)  # longer than stats.FLUSH_INTERVAL_SECONDS
-        now = stats(pacs)
-        stable = now == previous[0]
-        previous[0] = now
-        return now if stable else None
-
-    return wait_until(same_twice, 20, "the statistics to settle", interval=0)
-
-
 def test_stats_count_operations_and_add_up_across_listeners(
     pacs: Pacs, start_listener, tmp_path: Path
 ) -> None:
     other = start_listener()  # a second listener process on the same database
-    before = settled_stats(pacs)
+    before = pacs.settled_counters()
     assert set(before) >= {
         "c_echo_count",
         "c_store_count",
@@ -62,15 +39,7 @@ def test_stats_count_operations_and_add_up_across_listeners(
         address = ("-aec", target.ae_title, target.host, str(target.port))
         assert dcmtk("echoscu", *address).returncode == 0
         assert dcmtk("storescu", *address, *files).returncode == 0
-    # Counters reach the table within a second or so.
-    expected = {"c_echo_count": 2, "c_store_count": 6}
-
-    def counted() -> dict | None:
-        now = stats(pacs)
-        deltas = {name: now[name] - before[name] for name in expected}
-        return now if deltas == expected else None
-
-    after = wait_until(counted, 15, "the counters to reach the statistics table", interval=0.3)
+    after = pacs.wait_counted(before, c_echo_count=2, c_store_count=6)
 
     table = pacs.minipacs("stats")
     assert table.returncode == 0

@@ -5,10 +5,16 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable, Iterator
 
 from psycopg_pool import ConnectionPool
-from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
-from pynetdicom.sop_class import Verification
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+from pynetdicom.events import Event
+from pynetdicom.sop_class import (
+    ModalityPerformedProcedureStep,
+    ModalityWorklistInformationFind,
+    Verification,
+)
 
 from minipacs import remote_aes, storage
 from minipacs.archive import Archive
@@ -16,10 +22,13 @@ from minipacs.config import Settings
 from minipacs.db import DatabaseUnavailable, create_pool, transaction
 from minipacs.listener import handlers
 from minipacs.listener.gate import OperationGate
-from minipacs.listener.operations import ListenerContext
+from minipacs.listener.mpps import mpps_handlers
+from minipacs.listener.operations import ListenerContext, status_dataset
 from minipacs.listener.server import start as start_server
 from minipacs.listener.supervisor import supervise
+from minipacs.listener.worklist import worklist_find
 from minipacs.stats import Statistics
+from minipacs.status import Status
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +51,36 @@ def build_ae(settings: Settings) -> AE:
     # store the bytes as received.
     for context in AllStoragePresentationContexts:
         ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+    if settings.enable_worklist:
+        ae.add_supported_context(ModalityWorklistInformationFind, ALL_TRANSFER_SYNTAXES)
+    if settings.enable_mpps:
+        ae.add_supported_context(ModalityPerformedProcedureStep, ALL_TRANSFER_SYNTAXES)
     return ae
+
+
+def c_find_dispatcher(ctx: ListenerContext) -> Callable[[Event], Iterator]:
+    """pynetdicom has one EVT_C_FIND handler per AE: route each request to
+    the handler of its information model (SOP class)."""
+    find_handlers: dict[str, Callable[[Event], Iterator]] = {}
+    if ctx.settings.enable_worklist:
+        find_handlers[ModalityWorklistInformationFind] = worklist_find(ctx)
+
+    def on_c_find(event: Event) -> Iterator:
+        handler = find_handlers.get(str(event.request.AffectedSOPClassUID))
+        if handler is None:
+            yield status_dataset(Status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS), None
+            return
+        yield from handler(event)
+
+    return on_c_find
+
+
+def dimse_handlers(ctx: ListenerContext) -> list[tuple]:
+    """C-FIND (by SOP class) and, when enabled, MPPS N-CREATE/N-SET."""
+    bound: list[tuple] = [(evt.EVT_C_FIND, c_find_dispatcher(ctx))]
+    if ctx.settings.enable_mpps:
+        bound += mpps_handlers(ctx)
+    return bound
 
 
 def seed_remote_aes(pool: ConnectionPool, settings: Settings) -> None:
@@ -105,7 +143,7 @@ def serve(settings: Settings) -> int:
     server = start_server(
         ae,
         (settings.bind_address, settings.port),
-        handlers.association_handlers() + handlers.service_handlers(ctx),
+        handlers.association_handlers() + handlers.service_handlers(ctx) + dimse_handlers(ctx),
     )
     log.info(
         "listening as %s on %s:%d, storage %s",

@@ -15,6 +15,7 @@ from pynetdicom.events import Event
 
 from minipacs.archive import Archive
 from minipacs.config import Settings
+from minipacs.db import DatabaseUnavailable
 from minipacs.listener.gate import OperationGate
 from minipacs.stats import Statistics
 from minipacs.status import Status
@@ -48,22 +49,32 @@ def peer(event: Event) -> str:
     return f"{requestor.ae_title}@{requestor.address}:{requestor.port}"
 
 
-def operation(ctx: ListenerContext, counter: str) -> Callable:
-    """Decorate a plain (non-generator) handler: refused with 0xA700 once
-    shutdown began, counted, and any unexpected exception logged with context
-    and answered with a failure status rather than dropped."""
+def operation(
+    ctx: ListenerContext,
+    counter: str,
+    failure: Callable[[Status, str], Any] = status_dataset,
+) -> Callable:
+    """Decorate a plain (non-generator) handler: refused once shutdown began,
+    counted, database trouble and any unexpected exception logged with context
+    and answered with a failure status rather than dropped. `failure(status,
+    comment)` shapes that answer (N-services answer a (status, dataset) pair)."""
 
     def decorate(handler: Callable[[Event], Any]) -> Callable[[Event], Any]:
         @functools.wraps(handler)
         def run(event: Event) -> Any:
             if not ctx.gate.enter():
-                return status_dataset(Status.OUT_OF_RESOURCES, "archive is shutting down")
+                return failure(Status.OUT_OF_RESOURCES, "archive is shutting down")
             try:
                 ctx.stats.increment(counter)
                 return handler(event)
+            except DatabaseUnavailable as exc:
+                log.error(
+                    "%s from %s: database unavailable: %s", handler.__name__, peer(event), exc
+                )
+                return failure(Status.OUT_OF_RESOURCES, "database unavailable")
             except Exception:
                 log.exception("%s from %s failed unexpectedly", handler.__name__, peer(event))
-                return status_dataset(Status.UNABLE_TO_PROCESS, "internal error, see PACS log")
+                return failure(Status.UNABLE_TO_PROCESS, "internal error, see PACS log")
             finally:
                 ctx.gate.leave()
 

@@ -1,0 +1,1 @@
+"""Modality Performed Procedure Step instances, linked to the worklist."""

@@ -1,0 +1,1 @@
+"""The Modality Worklist: Scheduled Procedure Steps kept in PostgreSQL."""
