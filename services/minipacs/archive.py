@@ -118,7 +118,7 @@ def _store(archive: Archive, request: StoreRequest) -> StoreResult:
                 Status.DUPLICATE_REJECTED, "SOP instance already archived (policy reject)"
             )
 
-    _write_and_index(archive, request, record, path)
+    _write_and_index(archive, request, record, path, replacing=existing is not None)
     if existing is not None:
         old = archive.storage_dir / existing.file_path
         if old != path:
@@ -127,7 +127,7 @@ def _store(archive: Archive, request: StoreRequest) -> StoreResult:
 
 
 def _write_and_index(
-    archive: Archive, request: StoreRequest, record: InstanceRecord, path: Path
+    archive: Archive, request: StoreRequest, record: InstanceRecord, path: Path, replacing: bool
 ) -> None:
     """Temp file + fsync, rename into place + directory fsync, then the index
     rows in one statement that commits by itself. On any failure nothing new
@@ -149,6 +149,7 @@ def _write_and_index(
                 file_path=storage.relative_path(archive.storage_dir, path),
                 file_size=len(request.part10),
                 calling_ae=request.calling_ae,
+                refresh_parents=replacing,
             )
     except BaseException:
         if not existed:

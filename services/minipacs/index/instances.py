@@ -8,51 +8,52 @@ import psycopg
 
 from minipacs.index.record import InstanceRecord
 
-# One round trip stores an instance: each level is upserted and hands its id
-# to the level below. Rows are locked top-down in the same order by every
-# writer, so concurrent stores into one study serialise without deadlocks.
-# Existing attribute values are refreshed from the newest instance, but a
-# study or series never moves to another parent here.
+# One round trip stores an instance. Patient, study and series rows are
+# created by the first instance that names them and then only read: ON
+# CONFLICT DO NOTHING takes no row lock, so any number of associations store
+# into one series at once without queueing behind each other's commits. (DO
+# UPDATE would lock the parent rows until commit, even when nothing changes.)
+# Their attribute values are those of the first instance received, as in
+# Orthanc; a study or series never moves to another parent.
+#
+# A parent inserted by a concurrent transaction that commits while this
+# statement runs is invisible to the statement's snapshot: the statement then
+# stores nothing and returns no row, and the caller runs it again.
 _UPSERT = """
-WITH p AS (
+WITH p_new AS (
     INSERT INTO patients (patient_id, patient_name, patient_birth_date, patient_sex)
     VALUES (%(patient_id)s, %(patient_name)s, %(patient_birth_date)s, %(patient_sex)s)
-    ON CONFLICT (patient_id) DO UPDATE SET
-        patient_name = COALESCE(EXCLUDED.patient_name, patients.patient_name),
-        patient_birth_date = COALESCE(EXCLUDED.patient_birth_date, patients.patient_birth_date),
-        patient_sex = COALESCE(EXCLUDED.patient_sex, patients.patient_sex),
-        updated_at = now()
+    ON CONFLICT (patient_id) DO NOTHING
     RETURNING id
-), st AS (
+), p AS (
+    SELECT id FROM p_new
+    UNION ALL
+    SELECT id FROM patients WHERE patient_id = %(patient_id)s
+), st_new AS (
     INSERT INTO studies (patient_fk, study_instance_uid, study_date, study_time,
         accession_number, study_description, referring_physician_name, study_id)
     SELECT p.id, %(study_instance_uid)s, %(study_date)s, %(study_time)s,
         %(accession_number)s, %(study_description)s, %(referring_physician_name)s,
         %(study_id)s
     FROM p
-    ON CONFLICT (study_instance_uid) DO UPDATE SET
-        study_date = COALESCE(EXCLUDED.study_date, studies.study_date),
-        study_time = COALESCE(EXCLUDED.study_time, studies.study_time),
-        accession_number = COALESCE(EXCLUDED.accession_number, studies.accession_number),
-        study_description = COALESCE(EXCLUDED.study_description, studies.study_description),
-        referring_physician_name = COALESCE(EXCLUDED.referring_physician_name,
-                                            studies.referring_physician_name),
-        study_id = COALESCE(EXCLUDED.study_id, studies.study_id),
-        updated_at = now()
+    ON CONFLICT (study_instance_uid) DO NOTHING
     RETURNING id
-), se AS (
+), st AS (
+    SELECT id FROM st_new
+    UNION ALL
+    SELECT id FROM studies WHERE study_instance_uid = %(study_instance_uid)s
+), se_new AS (
     INSERT INTO series (study_fk, series_instance_uid, modality, series_number,
         series_description, body_part_examined)
     SELECT st.id, %(series_instance_uid)s, %(modality)s, %(series_number)s,
         %(series_description)s, %(body_part_examined)s
     FROM st
-    ON CONFLICT (series_instance_uid) DO UPDATE SET
-        modality = COALESCE(EXCLUDED.modality, series.modality),
-        series_number = COALESCE(EXCLUDED.series_number, series.series_number),
-        series_description = COALESCE(EXCLUDED.series_description, series.series_description),
-        body_part_examined = COALESCE(EXCLUDED.body_part_examined, series.body_part_examined),
-        updated_at = now()
+    ON CONFLICT (series_instance_uid) DO NOTHING
     RETURNING id
+), se AS (
+    SELECT id FROM se_new
+    UNION ALL
+    SELECT id FROM series WHERE series_instance_uid = %(series_instance_uid)s
 )
 INSERT INTO instances (series_fk, sop_instance_uid, sop_class_uid, instance_number,
     transfer_syntax_uid, file_path, file_size, calling_ae)
@@ -68,6 +69,49 @@ ON CONFLICT (sop_instance_uid) DO UPDATE SET
     file_size = EXCLUDED.file_size,
     calling_ae = EXCLUDED.calling_ae,
     received_at = now()
+RETURNING id
+"""
+
+# Each retry sees every parent committed before it started; two concurrent
+# creators of one parent cannot both miss each other's row more than once.
+_UPSERT_ATTEMPTS = 3
+
+
+class IndexRace(Exception):
+    """The rows could not be written after several attempts (should not happen)."""
+
+
+# When a copy replaces an earlier one (PACS_DUPLICATE_POLICY=overwrite), its
+# values replace the parents' too, where it has them.
+_REFRESH_PARENTS = """
+WITH se AS (
+    UPDATE series SET
+        modality = COALESCE(%(modality)s, modality),
+        series_number = COALESCE(%(series_number)s, series_number),
+        series_description = COALESCE(%(series_description)s, series_description),
+        body_part_examined = COALESCE(%(body_part_examined)s, body_part_examined),
+        updated_at = now()
+    WHERE series_instance_uid = %(series_instance_uid)s
+    RETURNING study_fk
+), st AS (
+    UPDATE studies SET
+        study_date = COALESCE(%(study_date)s, study_date),
+        study_time = COALESCE(%(study_time)s, study_time),
+        accession_number = COALESCE(%(accession_number)s, accession_number),
+        study_description = COALESCE(%(study_description)s, study_description),
+        referring_physician_name = COALESCE(%(referring_physician_name)s,
+                                            referring_physician_name),
+        study_id = COALESCE(%(study_id)s, study_id),
+        updated_at = now()
+    WHERE id IN (SELECT study_fk FROM se)
+    RETURNING patient_fk
+)
+UPDATE patients SET
+    patient_name = COALESCE(%(patient_name)s, patient_name),
+    patient_birth_date = COALESCE(%(patient_birth_date)s, patient_birth_date),
+    patient_sex = COALESCE(%(patient_sex)s, patient_sex),
+    updated_at = now()
+WHERE id IN (SELECT patient_fk FROM st)
 """
 
 _FIND = """
@@ -100,12 +144,20 @@ def upsert_instance(
     file_path: str,
     file_size: int,
     calling_ae: str,
+    refresh_parents: bool = False,
 ) -> None:
-    """Insert or refresh the patient, study, series and instance rows."""
+    """Insert the patient, study and series rows if new, and the instance row
+    (replacing an earlier one of the same SOP Instance UID). `refresh_parents`
+    also copies the instance's values into existing parent rows."""
     params = asdict(record) | {
         "transfer_syntax_uid": transfer_syntax_uid,
         "file_path": file_path,
         "file_size": file_size,
         "calling_ae": calling_ae,
     }
-    conn.execute(_UPSERT, params)
+    for _ in range(_UPSERT_ATTEMPTS):
+        if conn.execute(_UPSERT, params).fetchone():
+            if refresh_parents:
+                conn.execute(_REFRESH_PARENTS, params)
+            return
+    raise IndexRace(f"could not index {record.sop_instance_uid}: parent rows kept vanishing")
