@@ -72,8 +72,12 @@ def orthanc(workdir: Path, modalities: dict[str, tuple[str, int]] | None = None)
     log = (workdir / "orthanc.log").open("wb")
     # Orthanc's DICOM stack is DCMTK's, which sets TCP_NODELAY on its sockets
     # only when this variable is set: give Orthanc its best case.
-    process = subprocess.Popen([ORTHANC, str(workdir / "orthanc.json")], stdout=log,
-                               stderr=subprocess.STDOUT, env=os.environ | {"TCP_NODELAY": "1"})
+    process = subprocess.Popen(
+        [ORTHANC, str(workdir / "orthanc.json")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=os.environ | {"TCP_NODELAY": "1"},
+    )
     try:
         wait_for_port(port, 30)
         yield port

@@ -37,9 +37,12 @@ def send(port: int, files: list[Path], associations: int, nodelay: bool) -> floa
     groups = [files[i::associations] for i in range(associations)]
     start = time.perf_counter()
     clients = [
-        subprocess.Popen([STORESCU, "-aec", "MINI_PACS", "127.0.0.1", str(port),
-                          *map(str, group)], env=env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [STORESCU, "-aec", "MINI_PACS", "127.0.0.1", str(port), *map(str, group)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         for group in groups
     ]
     for client in clients:
@@ -80,37 +83,59 @@ def measure(count: int, runs: int, processes: int) -> dict:
     rows = []
     for (target, associations, nodelay), values in times.items():
         median = statistics.median(values)
-        rows.append({
-            "target": target, "associations": associations, "tcp_nodelay": nodelay,
-            "seconds": round(median, 3), "images_per_s": round(count / median, 1),
-            "mb_per_s": round(size / 1e6 / median, 1), "runs": len(values),
-        })
-    return {"count": count, "image_bytes": size // count, "listener_processes": processes,
-            "rows": rows}
+        rows.append(
+            {
+                "target": target,
+                "associations": associations,
+                "tcp_nodelay": nodelay,
+                "seconds": round(median, 3),
+                "images_per_s": round(count / median, 1),
+                "mb_per_s": round(size / 1e6 / median, 1),
+                "runs": len(values),
+            }
+        )
+    return {
+        "count": count,
+        "image_bytes": size // count,
+        "listener_processes": processes,
+        "rows": rows,
+    }
 
 
 def print_table(result: dict) -> None:
-    print(f"\nC-STORE with storescu: {result['count']} CT images of "
-          f"{result['image_bytes'] // 1024} KiB per measurement, medians; minipacs with "
-          f"PACS_LISTENER_PROCESSES={result['listener_processes']}")
+    print(
+        f"\nC-STORE with storescu: {result['count']} CT images of "
+        f"{result['image_bytes'] // 1024} KiB per measurement, medians; minipacs with "
+        f"PACS_LISTENER_PROCESSES={result['listener_processes']}"
+    )
     by_key = {(r["target"], r["associations"], r["tcp_nodelay"]): r for r in result["rows"]}
-    print(f"{'target':<10} {'assoc':>5} {'TCP_NODELAY':>11} {'img/s':>8} {'MB/s':>7} "
-          f"{'vs orthanc':>10} {'vs storescp':>11}")
+    print(
+        f"{'target':<10} {'assoc':>5} {'TCP_NODELAY':>11} {'img/s':>8} {'MB/s':>7} "
+        f"{'vs orthanc':>10} {'vs storescp':>11}"
+    )
     for (target, associations, nodelay), row in sorted(by_key.items()):
         ref = {name: by_key.get((name, associations, nodelay)) for name in ("orthanc", "storescp")}
-        ratios = [f"{row['images_per_s'] / ref[n]['images_per_s']:.2f}x" if ref[n] else "-"
-                  for n in ("orthanc", "storescp")]
-        print(f"{target:<10} {associations:>5} {'yes' if nodelay else 'no':>11} "
-              f"{row['images_per_s']:>8.1f} {row['mb_per_s']:>7.1f} {ratios[0]:>10} "
-              f"{ratios[1]:>11}")
+        ratios = [
+            f"{row['images_per_s'] / ref[n]['images_per_s']:.2f}x" if ref[n] else "-"
+            for n in ("orthanc", "storescp")
+        ]
+        print(
+            f"{target:<10} {associations:>5} {'yes' if nodelay else 'no':>11} "
+            f"{row['images_per_s']:>8.1f} {row['mb_per_s']:>7.1f} {ratios[0]:>10} "
+            f"{ratios[1]:>11}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1,
-                        help="PACS_LISTENER_PROCESSES for minipacs (default: cores)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="PACS_LISTENER_PROCESSES for minipacs (default: cores)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     result = measure(args.count, args.runs, args.processes)
