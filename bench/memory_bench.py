@@ -27,7 +27,7 @@ from procstat import cpu_seconds, rss_bytes  # noqa: E402
 def measure(count: int) -> dict:
     work = scratch_dir()
     try:
-        files = ct_study(work / "data", count, size=64, patient_id="MEMORY")
+        ct_study(work / "data", count, size=64, patient_id="MEMORY")
         with archive(work, PACS_LISTENER_PROCESSES="1") as pacs:
             pid = pacs.process.pid
             time.sleep(1)
