@@ -110,50 +110,32 @@ def _bool(raw: str) -> bool:
     raise ValueError("expected true or false")
 
 
-def _int(raw: str) -> int:
-    try:
-        return int(raw.strip())
-    except ValueError:
-        raise ValueError("expected an integer") from None
+def _number(kind: type, minimum: float, above: bool = False) -> Callable[[str], Any]:
+    """A parser for an int or float of at least (or, `above`, more than) `minimum`."""
+    noun = "an integer" if kind is int else "a number"
+    bound = f"above {minimum}" if above else f"of {minimum} or more"
+
+    def parse(raw: str) -> Any:
+        try:
+            value = kind(raw.strip())
+        except ValueError:
+            raise ValueError(f"expected {noun}") from None
+        if value < minimum or (above and value == minimum):
+            raise ValueError(f"expected {noun} {bound}")
+        return value
+
+    return parse
 
 
-def _positive_int(raw: str) -> int:
-    value = _int(raw)
-    if value < 1:
-        raise ValueError("expected an integer of 1 or more")
-    return value
-
-
-def _non_negative_int(raw: str) -> int:
-    value = _int(raw)
-    if value < 0:
-        raise ValueError("expected an integer of 0 or more")
-    return value
-
-
-def _positive_float(raw: str) -> float:
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ValueError("expected a number") from None
-    if value <= 0:
-        raise ValueError("expected a number above 0")
-    return value
-
-
-def _non_negative_float(raw: str) -> float:
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ValueError("expected a number") from None
-    if value < 0:
-        raise ValueError("expected a number of 0 or more")
-    return value
+_positive_int = _number(int, 1)
+_non_negative_int = _number(int, 0)
+_positive_float = _number(float, 0, above=True)
+_non_negative_float = _number(float, 0)
 
 
 def _port(raw: str) -> int:
-    value = _int(raw)
-    if not 1 <= value <= 65535:
+    value = _positive_int(raw)
+    if value > 65535:
         raise ValueError("expected a TCP port from 1 to 65535")
     return value
 
