@@ -6,16 +6,17 @@ import logging
 import signal
 import threading
 
-from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification
 
 from minipacs import remote_aes, storage
 from minipacs.archive import Archive
 from minipacs.config import Settings
 from minipacs.db import DatabaseUnavailable, create_pool, transaction
-from minipacs.listener import handlers
+from minipacs.listener import handlers, query
 from minipacs.listener.gate import OperationGate
-from minipacs.listener.operations import ListenerContext
+from minipacs.listener.operations import ListenerContext, status_dataset
+from minipacs.status import Status
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,24 @@ def build_ae(settings: Settings) -> AE:
     # store the bytes as received.
     for context in AllStoragePresentationContexts:
         ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+    for sop_class in query.SOP_CLASSES:
+        ae.add_supported_context(sop_class, ALL_TRANSFER_SYNTAXES)
     return ae
+
+
+def c_find_handlers(ctx: ListenerContext) -> list[tuple]:
+    """EVT_C_FIND is one event for every C-FIND SOP class: dispatch on the
+    request's SOP class (Q/R FIND here; Modality Worklist plugs in the same way)."""
+    by_sop_class = dict.fromkeys(query.SOP_CLASSES, query.find_handler(ctx))
+
+    def on_c_find(event):
+        handler = by_sop_class.get(str(event.request.AffectedSOPClassUID))
+        if handler is None:
+            yield status_dataset(Status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, "no such C-FIND"), None
+            return
+        yield from handler(event)
+
+    return [(evt.EVT_C_FIND, on_c_find)]
 
 
 def seed_remote_aes(ctx: ListenerContext) -> None:
@@ -82,7 +100,9 @@ def run(settings: Settings) -> int:
     server = ae.start_server(
         (settings.bind_address, settings.port),
         block=False,
-        evt_handlers=handlers.association_handlers() + handlers.service_handlers(ctx),
+        evt_handlers=handlers.association_handlers()
+        + handlers.service_handlers(ctx)
+        + c_find_handlers(ctx),
     )
     log.info(
         "listening as %s on %s:%d, storage %s",
