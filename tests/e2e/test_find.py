@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import uuid
@@ -271,6 +272,21 @@ def test_seed_find_series(pacs: Pacs, corpus: Corpus, tmp_path: Path) -> None:
     assert r.values("SeriesDescription") == ["CT series 1", "MR series 2"]
     assert set(r.values("StudyInstanceUID")) == {corpus.study_a}
     assert corpus.series_a_ct in r.values("SeriesInstanceUID")
+
+
+def test_patient_root_study_query_without_patient_id(pacs, corpus, tmp_path: Path) -> None:
+    uids = study_uids(pacs, tmp_path, f"AccessionNumber=A{TOKEN}4", root="-P")
+    assert uids == [corpus.study_d]
+
+
+def test_c_find_is_counted(pacs: Pacs, corpus: Corpus, tmp_path: Path) -> None:
+    def count() -> int:
+        result = pacs.minipacs("stats", "--json")
+        return json.loads(result.stdout)["c_find_count"]
+
+    before = count()
+    study_uids(pacs, tmp_path, f"AccessionNumber=A{TOKEN}4")
+    assert count() == before + 1
 
 
 # Matching rules

@@ -269,3 +269,20 @@ def test_lower_level_key_without_value_is_answered_empty() -> None:
 def test_upper_level_keys_match_relationally() -> None:
     q = compile_("SERIES", PatientID="PAT001", StudyDate="20240115")
     assert "p.patient_id = %s" in where(q) and "st.study_date = %s" in where(q)
+
+
+def test_group_length_and_private_elements() -> None:
+    ds = identifier("STUDY", StudyDate="")
+    ds.add_new(0x00080000, "UL", 42)
+    ds.add_new(0x00091010, "LO", "private")
+    q = compile_find(ds, STUDY_ROOT, OPTIONS)
+    assert [k.tag for k in q.keys if k.index is None and k.constant is None] == [0x00091010]
+    assert q.unsupported == ["(0009,1010)"]
+
+
+def test_unknown_sequence_key_is_returned_empty() -> None:
+    ds = identifier("STUDY")
+    ds.ReferencedStudySequence = []
+    q = compile_find(ds, STUDY_ROOT, OPTIONS)
+    assert q.unsupported == ["ReferencedStudySequence"]
+    assert any(k.vr == "SQ" for k in q.keys)

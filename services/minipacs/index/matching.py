@@ -87,7 +87,7 @@ def compile_find(identifier: Dataset, model: str, options: MatchOptions) -> Find
 
     for elem in identifier:
         keyword = elem.keyword or keyword_for_tag(elem.tag) or str(elem.tag)
-        if keyword in NOT_KEYS:
+        if keyword in NOT_KEYS or elem.tag.element == 0:  # group lengths are not keys
             continue
         attr = ATTRIBUTES.get(keyword)
         empty = _is_empty(elem.value)
