@@ -68,22 +68,27 @@ def find_handler(ctx: ListenerContext):
 
         pending = Status.PENDING_WARNING if query.unsupported else Status.PENDING
         count = 0
-        try:
-            with closing(responses):
+        final: int | Dataset = Status.SUCCESS
+        # The stream (a transaction and a cursor) is closed before the final
+        # status is yielded: pynetdicom stops iterating after a final status.
+        with closing(responses):
+            try:
                 for response in responses:
                     if event.is_cancelled:
-                        log.info("C-FIND %s from %s: cancelled after %d", query.level, who, count)
-                        yield Status.CANCEL, None
-                        return
+                        final = Status.CANCEL
+                        break
                     count += 1
                     yield pending, response
-        except DatabaseUnavailable as exc:
-            log.error("C-FIND from %s: database unavailable: %s", who, exc)
-            yield status_dataset(Status.OUT_OF_RESOURCES, "index database unavailable"), None
-            return
-        except Exception:
-            log.exception("C-FIND %s from %s failed unexpectedly", query.level, who)
-            yield status_dataset(Status.UNABLE_TO_PROCESS, "internal error, see PACS log"), None
+            except DatabaseUnavailable as exc:
+                log.error("C-FIND from %s: database unavailable: %s", who, exc)
+                final = status_dataset(Status.OUT_OF_RESOURCES, "index database unavailable")
+            except Exception:
+                log.exception("C-FIND %s from %s failed unexpectedly", query.level, who)
+                final = status_dataset(Status.UNABLE_TO_PROCESS, "internal error, see PACS log")
+        if final is not Status.SUCCESS:
+            outcome = "cancelled" if final == Status.CANCEL else "failed"
+            log.info("C-FIND %s from %s: %s after %d matches", query.level, who, outcome, count)
+            yield final, None
             return
         log.info(
             "C-FIND %s %s from %s: %d matches%s",
