@@ -8,13 +8,14 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psycopg_pool
-from pydicom.charset import _encode_string_impl, convert_encodings
+from pydicom.charset import _encode_string_impl, python_encoding
 from pydicom.dataset import Dataset
 
 from minipacs.index.matching import FindQuery, MatchOptions, compile_find
 from minipacs.index.query import stream_matches
 
 UTF8 = "ISO_IR 192"
+DEFAULT_REPERTOIRE = ("", "ISO_IR 6", "ISO 2022 IR 6")
 
 
 def find(
@@ -71,8 +72,11 @@ def response_charset(texts: list[str], request_charset: list[str]) -> list[str]:
     """PS3.5 6.1: the request's own character set when it can encode every
     value (so the SCU reads its own script back), else UTF-8. Pure ASCII
     needs none, but echoing the request's keeps SCUs that expect it happy."""
+    known = all(
+        t.strip() in DEFAULT_REPERTOIRE or t.strip() in python_encoding for t in request_charset
+    )
     if all(t.isascii() for t in texts):
-        return request_charset
+        return request_charset if known else []
     if request_charset and _can_encode(texts, request_charset):
         return request_charset
     return [UTF8]
@@ -81,10 +85,11 @@ def response_charset(texts: list[str], request_charset: list[str]) -> list[str]:
 def _can_encode(texts: list[str], charset: list[str]) -> bool:
     """True if every character of every value is in one of the character
     sets (pydicom switches between ISO 2022 sets within a value)."""
-    try:
-        encodings = convert_encodings(list(charset))
-    except LookupError:
-        return False
+    # pydicom reads the default repertoire as Latin-1; DICOM means ASCII.
+    terms = [term.strip() for term in charset]
+    if any(t not in DEFAULT_REPERTOIRE and t not in python_encoding for t in terms):
+        return False  # a character set we do not know: answer in UTF-8
+    encodings = ["ascii" if t in DEFAULT_REPERTOIRE else python_encoding[t] for t in terms]
     for ch in {c for t in texts for c in t if not c.isascii()}:
         for encoding in encodings:
             try:
