@@ -43,6 +43,7 @@ def test_response_has_requested_keys_unique_keys_and_decodes_back() -> None:
     ident.PatientName = "山田*"
     ident.NumberOfStudyRelatedInstances = ""
     ident.PatientComments = ""
+    ident.add_new(0x00280010, "US", None)  # Rows: binary VR, not held by the index
     query = compile_find(ident, STUDY_ROOT, MatchOptions())
     by_name = {k.keyword: k for k in query.keys}
     row = [None] * 3
@@ -56,7 +57,8 @@ def test_response_has_requested_keys_unique_keys_and_decodes_back() -> None:
     assert rsp.StudyInstanceUID == "1.2.3"
     assert rsp.QueryRetrieveLevel == "STUDY"
     assert rsp.PatientComments == ""
+    assert rsp.Rows is None
     assert set(rsp.dir()) == {
         "SpecificCharacterSet", "QueryRetrieveLevel", "PatientName", "PatientComments",
-        "StudyInstanceUID", "NumberOfStudyRelatedInstances",
+        "StudyInstanceUID", "NumberOfStudyRelatedInstances", "Rows",
     }  # fmt: skip

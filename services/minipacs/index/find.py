@@ -52,7 +52,7 @@ def build_response(query: FindQuery, row: Sequence[Any], request_charset: list[s
         if key.vr == "SQ":
             ds.add_new(key.tag, "SQ", [])
         else:
-            ds.add_new(key.tag, key.vr, text)
+            ds.add_new(key.tag, key.vr, text or None)  # None: zero length in any VR
     charset = response_charset(texts, request_charset)
     if charset:
         ds.SpecificCharacterSet = charset if len(charset) > 1 else charset[0]
