@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 COMPOSE ?= docker compose
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test test-native test-docker install tools lint bench psql up down
+.PHONY: test test-native test-docker install tools lint bench bench-find psql up down
 
 test:
 	@if $(PYTHON) -c "import socket; socket.create_connection(('127.0.0.1', 5432), 2)" 2>/dev/null; then \
@@ -49,6 +49,11 @@ lint: install
 
 bench: install tools
 	$(BIN)/python bench/store_bench.py
+
+# C-FIND at scale: STUDIES=10000 make bench-find for a quick run.
+STUDIES ?= 100000
+bench-find: install
+	$(BIN)/python bench/find_bench.py --studies $(STUDIES) --patients $$(( $(STUDIES) / 5 ))
 
 psql:
 	psql "postgresql://minipacs:$${POSTGRES_PASSWORD:-minipacs}@127.0.0.1:$${PACS_DB_HOST_PORT:-5433}/minipacs"

@@ -46,6 +46,8 @@ class Settings:
     db_timeout: float
     shutdown_grace_seconds: float
     redis_prefix: str
+    pn_case_sensitive: bool
+    find_max_results: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -78,6 +80,8 @@ class Settings:
                 "PACS_SHUTDOWN_GRACE_SECONDS", "30", _non_negative_float
             ),
             redis_prefix=reader.get("PACS_REDIS_PREFIX", "minipacs", _redis_prefix),
+            pn_case_sensitive=reader.get("PACS_PN_CASE_SENSITIVE", "false", _bool),
+            find_max_results=reader.get("PACS_FIND_MAX_RESULTS", "10000", _positive_int),
         )
         reader.raise_errors()
         return settings

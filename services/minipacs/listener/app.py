@@ -20,7 +20,7 @@ from minipacs import remote_aes, storage
 from minipacs.archive import Archive
 from minipacs.config import Settings
 from minipacs.db import DatabaseUnavailable, create_pool, transaction
-from minipacs.listener import handlers
+from minipacs.listener import handlers, query
 from minipacs.listener.gate import OperationGate
 from minipacs.listener.mpps import mpps_handlers
 from minipacs.listener.operations import ListenerContext, status_dataset
@@ -51,6 +51,8 @@ def build_ae(settings: Settings) -> AE:
     # store the bytes as received.
     for context in AllStoragePresentationContexts:
         ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+    for sop_class in query.SOP_CLASSES:
+        ae.add_supported_context(sop_class, ALL_TRANSFER_SYNTAXES)
     if settings.enable_worklist:
         ae.add_supported_context(ModalityWorklistInformationFind, ALL_TRANSFER_SYNTAXES)
     if settings.enable_mpps:
@@ -61,7 +63,9 @@ def build_ae(settings: Settings) -> AE:
 def c_find_dispatcher(ctx: ListenerContext) -> Callable[[Event], Iterator]:
     """pynetdicom has one EVT_C_FIND handler per AE: route each request to
     the handler of its information model (SOP class)."""
-    find_handlers: dict[str, Callable[[Event], Iterator]] = {}
+    find_handlers: dict[str, Callable[[Event], Iterator]] = dict.fromkeys(
+        query.SOP_CLASSES, query.find_handler(ctx)
+    )
     if ctx.settings.enable_worklist:
         find_handlers[ModalityWorklistInformationFind] = worklist_find(ctx)
 
