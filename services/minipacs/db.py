@@ -18,12 +18,19 @@ class DatabaseUnavailable(Exception):
 
 def create_pool(url: str, size: int, timeout: float, name: str) -> psycopg_pool.ConnectionPool:
     """Open a pool that checks connections before lending them, so it recovers
-    by itself after PostgreSQL restarts. Does not wait for PostgreSQL to be up."""
+    by itself after PostgreSQL restarts. Does not wait for PostgreSQL to be up.
+
+    `reconnect_timeout` is kept as short as a request's wait: psycopg_pool
+    retries a lost connection with doubling delays (1, 2, 4 ... 128 s) for
+    `reconnect_timeout` (default 5 min), so after a long outage the pool
+    would keep failing requests for minutes while the database is back. Giving
+    up early lets the next request start a fresh attempt at once."""
     pool = psycopg_pool.ConnectionPool(
         url,
         min_size=1,
         max_size=size,
         timeout=timeout,
+        reconnect_timeout=timeout,
         name=name,
         open=False,
         check=psycopg_pool.ConnectionPool.check_connection,

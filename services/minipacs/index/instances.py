@@ -109,3 +109,11 @@ def upsert_instance(
         "calling_ae": calling_ae,
     }
     conn.execute(_UPSERT, params)
+
+
+def indexed_files(conn: psycopg.Connection) -> list[tuple[str, str, int]]:
+    """(sop_instance_uid, file_path, file_size) of every indexed instance, for
+    `minipacs verify`."""
+    return conn.execute(
+        "SELECT sop_instance_uid, file_path, file_size FROM instances ORDER BY file_path"
+    ).fetchall()

@@ -9,7 +9,7 @@ import threading
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
 from pynetdicom.sop_class import Verification
 
-from minipacs import remote_aes, storage
+from minipacs import remote_aes, storage, tls
 from minipacs.archive import Archive
 from minipacs.config import Settings
 from minipacs.db import DatabaseUnavailable, create_pool, transaction
@@ -19,14 +19,13 @@ from minipacs.listener.operations import ListenerContext
 
 log = logging.getLogger(__name__)
 
-# A temp file this old cannot belong to a store still in progress.
-TEMP_SWEEP_AGE_SECONDS = 600.0
-
 
 def build_ae(settings: Settings) -> AE:
     """The AE with every presentation context the archive serves."""
     ae = AE(ae_title=settings.ae_title)
     ae.require_called_aet = True
+    # PACS_ALLOWED_AES: anyone else is rejected (permanent, calling AE not recognised).
+    ae.require_calling_aet = list(settings.allowed_aes)
     ae.maximum_associations = settings.max_associations
     ae.maximum_pdu_size = settings.max_pdu_size
     ae.network_timeout = settings.network_timeout
@@ -58,8 +57,15 @@ def seed_remote_aes(ctx: ListenerContext) -> None:
 
 def run(settings: Settings) -> int:
     """Serve until SIGTERM/SIGINT; return the process exit code."""
+    try:
+        ssl_context = tls.server_context(settings)
+    except tls.TLSConfigError as exc:
+        log.error("%s", exc)
+        return 2
     settings.storage_dir.mkdir(parents=True, exist_ok=True)
-    swept = storage.sweep_temp_files(settings.storage_dir, TEMP_SWEEP_AGE_SECONDS)
+    # Only temp files older than PACS_TEMP_SWEEP_AGE_SECONDS go: several
+    # listener processes may share the volume and be storing right now.
+    swept = storage.sweep_temp_files(settings.storage_dir, settings.temp_sweep_age_seconds)
     if swept:
         log.warning("removed %d temp files left by an interrupted store", swept)
 
@@ -82,13 +88,15 @@ def run(settings: Settings) -> int:
     server = ae.start_server(
         (settings.bind_address, settings.port),
         block=False,
+        ssl_context=ssl_context,
         evt_handlers=handlers.association_handlers() + handlers.service_handlers(ctx),
     )
     log.info(
-        "listening as %s on %s:%d, storage %s",
+        "listening as %s on %s:%d%s, storage %s",
         settings.ae_title,
         settings.bind_address,
         settings.port,
+        " (TLS)" if settings.tls_cert else "",
         settings.storage_dir,
     )
     while not stop.wait(1.0):
