@@ -39,6 +39,7 @@ class StoreRequest:
     sop_instance_uid: str
     transfer_syntax_uid: str
     calling_ae: str
+    context_sop_class_uid: str | None = None  # abstract syntax of the presentation context
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,12 @@ def _store(archive: Archive, request: StoreRequest) -> StoreResult:
             Status.DATASET_DOES_NOT_MATCH_SOP_CLASS,
             f"dataset SOPClassUID {record.sop_class_uid} differs from the "
             f"request's {request.sop_class_uid}",
+        )
+    if request.context_sop_class_uid not in (None, request.sop_class_uid):
+        return StoreResult(
+            Status.DATASET_DOES_NOT_MATCH_SOP_CLASS,
+            f"presentation context is {request.context_sop_class_uid}, "
+            f"request SOP Class {request.sop_class_uid}",
         )
 
     path = storage.instance_path(

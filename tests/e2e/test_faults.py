@@ -5,8 +5,6 @@ lost, and nothing half-done may be left behind."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import signal
 import subprocess
 import uuid
@@ -17,86 +15,19 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
-from pydicom.dataset import Dataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
-from pynetdicom import AE
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from tests.conftest import ADMIN_URL
-from tests.helpers import (
-    DCMTK_BIN,
-    VENV_BIN,
-    Pacs,
-    c_echo,
-    make_dataset,
-    wait_until,
-    write_dataset,
+from tests.e2e.fault_helpers import (
+    indexed,
+    instance_file,
+    isolated_fixture,  # noqa: F401 (the `isolated` fixture)
+    store,
+    temp_files,
 )
+from tests.helpers import DCMTK_BIN, Pacs, c_echo, make_dataset, wait_until, write_dataset
 
 OUT_OF_RESOURCES = 0xA700
-
-
-@pytest.fixture
-def isolated(
-    start_listener: Callable[..., Pacs], base_env: dict[str, str]
-) -> Iterator[Callable[..., Pacs]]:
-    """Start listeners on a database of their own, so `minipacs verify` (which
-    compares the whole index with one volume) and database faults see only
-    this test's archive. Listeners are stopped and the database dropped after."""
-    url = base_env["DATABASE_URL"] + "_" + uuid.uuid4().hex[:6]
-    result = subprocess.run(
-        [str(VENV_BIN / "minipacs"), "migrate"],
-        env=os.environ | {"DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    started: list[Pacs] = []
-
-    def start(storage_dir: Path | None = None, **settings: str) -> Pacs:
-        pacs = start_listener(storage_dir, DATABASE_URL=url, **settings)
-        started.append(pacs)
-        return dataclasses.replace(pacs, database_url=url)
-
-    yield start
-    for pacs in started:
-        pacs.process.stop(signal.SIGKILL)
-    with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=10) as admin:
-        admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(url.rsplit("/", 1)[1])
-            )
-        )
-
-
-def store(pacs: Pacs, datasets: list[Dataset], calling: str = "FAULTS") -> list[Dataset]:
-    """C-STORE each dataset on one association (pynetdicom); the response
-    status datasets (Status, ErrorComment)."""
-    ae = AE(ae_title=calling)
-    ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
-    assoc = ae.associate(pacs.host, pacs.port, ae_title=pacs.ae_title)
-    assert assoc.is_established, "association was not accepted"
-    try:
-        statuses = [assoc.send_c_store(ds) for ds in datasets]
-    finally:
-        assoc.release()
-    assert all(statuses), "a C-STORE got no response"
-    return statuses
-
-
-def indexed(pacs: Pacs, sop_uid: str) -> bool:
-    return bool(pacs.rows("SELECT 1 FROM instances WHERE sop_instance_uid = %s", (sop_uid,)))
-
-
-def instance_file(pacs: Pacs, ds: Dataset) -> Path:
-    return (
-        pacs.storage_dir / ds.StudyInstanceUID / ds.SeriesInstanceUID / f"{ds.SOPInstanceUID}.dcm"
-    )
-
-
-def temp_files(root: Path) -> list[Path]:
-    return list(root.glob("*/*/.*.tmp"))
 
 
 def verify(pacs: Pacs, *args: str) -> subprocess.CompletedProcess:

@@ -16,6 +16,7 @@ from minipacs.db import DatabaseUnavailable, create_pool, transaction
 from minipacs.listener import handlers
 from minipacs.listener.gate import OperationGate
 from minipacs.listener.operations import ListenerContext
+from minipacs.listener.sockets import time_out_silent_peers
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ def run(settings: Settings) -> int:
         ssl_context=ssl_context,
         evt_handlers=handlers.association_handlers() + handlers.service_handlers(ctx),
     )
+    time_out_silent_peers(server, settings.network_timeout)
     log.info(
         "listening as %s on %s:%d%s, storage %s",
         settings.ae_title,
