@@ -256,3 +256,36 @@ def test_sql_metacharacters_in_stored_values_are_data(hostile_pacs: Pacs) -> Non
     ]
     tables = {t for (t,) in pacs.rows("SELECT tablename FROM pg_tables")}
     assert {"patients", "studies", "instances"} <= tables
+
+
+def _rss_bytes(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return (
+        int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
+        * 1024
+    )
+
+
+def test_a_peer_announcing_a_huge_pdu_is_cut_off(hostile_pacs: Pacs) -> None:
+    """A P-DATA-TF header claiming 4 GiB, then data as fast as possible: the
+    listener must refuse it after the header, not buffer it in memory."""
+    pacs = hostile_pacs
+    pid = pacs.process.popen.pid
+    before = _rss_bytes(pid)
+    chunk = b"\x00" * (1 << 20)
+    sent = 0
+    with socket.create_connection((pacs.host, pacs.port), timeout=10) as sock:
+        sock.sendall(struct.pack(">BBL", 0x04, 0x00, 0xFFFFFFFF))
+        with pytest.raises(OSError):  # reset / broken pipe once the listener hangs up
+            while sent < 512 << 20:
+                sock.sendall(chunk)
+                sent += len(chunk)
+    assert sent < 64 << 20, f"the listener swallowed {sent >> 20} MiB"
+    assert _rss_bytes(pid) - before < 64 << 20
+    assert c_echo(pacs.host, pacs.port, pacs.ae_title)
+
+
+def test_large_instances_still_store_in_negotiated_fragments(hostile_pacs: Pacs) -> None:
+    ds = make_dataset(patient_id="BIGIMAGE", rows=1024, columns=2048)  # 4 MiB of pixels
+    assert store(hostile_pacs, [ds])[0].Status == 0
+    assert indexed(hostile_pacs, ds.SOPInstanceUID)

@@ -16,7 +16,7 @@ from minipacs.db import DatabaseUnavailable, create_pool, transaction
 from minipacs.listener import handlers
 from minipacs.listener.gate import OperationGate
 from minipacs.listener.operations import ListenerContext
-from minipacs.listener.sockets import time_out_silent_peers
+from minipacs.listener.sockets import refuse_oversize_pdus, time_out_silent_peers
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ def run(settings: Settings) -> int:
         signal.signal(signum, lambda *_: stop.set())
 
     ae = build_ae(settings)
+    refuse_oversize_pdus(settings.max_pdu_size)
     server = ae.start_server(
         (settings.bind_address, settings.port),
         block=False,
