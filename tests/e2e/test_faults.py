@@ -5,8 +5,10 @@ lost, and nothing half-done may be left behind."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,7 +27,17 @@ from tests.e2e.fault_helpers import (
     store,
     temp_files,
 )
-from tests.helpers import DCMTK_BIN, Pacs, c_echo, make_dataset, wait_until, write_dataset
+from tests.helpers import (
+    DCMTK_BIN,
+    VENV_BIN,
+    Pacs,
+    c_echo,
+    free_port,
+    make_dataset,
+    start_process,
+    wait_until,
+    write_dataset,
+)
 
 OUT_OF_RESOURCES = 0xA700
 
@@ -370,3 +382,77 @@ def test_verify_reports_and_repairs(isolated: Callable[..., Pacs]) -> None:
             ExplicitVRLittleEndian,
         )
     ]
+
+
+def test_listener_starts_and_stores_with_redis_down(start_listener: Callable[..., Pacs]) -> None:
+    """Redis only feeds C-MOVE: without it, C-ECHO and C-STORE go on."""
+    pacs = start_listener(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    ds = make_dataset(patient_id="NOREDIS")
+    assert store(pacs, [ds])[0].Status == 0
+    assert indexed(pacs, ds.SOPInstanceUID)
+
+
+@contextmanager
+def redis_server(port: int, workdir: Path) -> Iterator[subprocess.Popen]:
+    """A private redis-server (the shared one must not be taken down)."""
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_until(
+            lambda: (
+                subprocess.run(
+                    ["redis-cli", "-p", str(port), "ping"],
+                    capture_output=True,
+                    text=True,
+                    timeout=5,
+                ).stdout.strip()
+                == "PONG"
+            ),
+            10,
+            "redis-server to answer",
+        )
+        yield process
+    finally:
+        process.kill()
+        process.wait(10)
+
+
+def test_sender_survives_redis_outages_and_stops_on_sigterm(
+    base_env: dict[str, str], tmp_path: Path
+) -> None:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    env = base_env | {"REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+    sender = start_process(["sender"], env, tmp_path / "sender.log")
+
+    def healthy() -> bool:
+        result = subprocess.run(
+            [str(VENV_BIN / "minipacs"), "healthcheck", "--sender"],
+            env=env,
+            capture_output=True,
+            timeout=30,
+        )
+        return result.returncode == 0
+
+    try:
+        # Redis down at start: the sender runs and says so, and is not healthy.
+        wait_until(lambda: "redis unavailable" in sender.log(), 20, "the sender to notice")
+        assert sender.popen.poll() is None
+        with redis_server(port, tmp_path):
+            wait_until(healthy, 20, "the sender heartbeat")
+        # Redis gone mid-run, then back empty: only a new beat makes it healthy.
+        assert sender.popen.poll() is None
+        with redis_server(port, tmp_path):
+            wait_until(healthy, 20, "the sender heartbeat after Redis returned")
+            started = time.monotonic()
+            assert sender.stop(signal.SIGTERM, timeout=15) == 0
+            assert time.monotonic() - started < 10
+        assert "stopped" in sender.log()
+    finally:
+        if sender.popen.poll() is None:
+            sender.popen.kill()
