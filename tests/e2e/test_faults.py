@@ -301,6 +301,8 @@ def test_fifty_simultaneous_associations(
     assert served + refused == 50
     if limit == 50:
         assert served == 50
+    else:  # 50 storescu processes at once outrun 5 slots (measured: ~38 refused)
+        assert refused > 0
     assert served >= 1
     assert pacs.rows(
         "SELECT count(*) FROM instances i JOIN series s ON s.id = i.series_fk "
