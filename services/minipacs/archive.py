@@ -135,7 +135,7 @@ def _write_and_index(
     """Temp file + fsync, then in one transaction: upsert rows, rename into
     place, commit. On any failure nothing new is left behind."""
     tmp = storage.write_temp(path, request.part10)
-    existed = path.exists()
+    existed = True  # until known, a failure must not remove the final path
     published = False
     try:
         with transaction(archive.pool) as conn:
@@ -147,6 +147,12 @@ def _write_and_index(
                 file_size=len(request.part10),
                 calling_ae=request.calling_ae,
             )
+            # Looked at only now: the upsert holds this instance's row lock
+            # until commit, so a concurrent store of the same instance has
+            # either committed its file already or waits. Looked at before,
+            # a failed commit here could delete the file of a store that
+            # was answered Success meanwhile.
+            existed = path.exists()
             storage.publish(tmp, path)
             published = True
     except BaseException:

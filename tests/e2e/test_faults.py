@@ -458,3 +458,24 @@ def test_sender_survives_redis_outages_and_stops_on_sigterm(
     finally:
         if sender.popen.poll() is None:
             sender.popen.kill()
+
+
+@pytest.mark.parametrize("policy", ["keep", "overwrite"])
+def test_same_instance_from_eight_associations_at_once(
+    isolated: Callable[..., Pacs], tmp_path: Path, policy: str
+) -> None:
+    """A modality retrying while its first attempt is still in flight: every
+    copy is answered Success, one row and one file remain, nothing dangles."""
+    pacs = isolated(PACS_DUPLICATE_POLICY=policy)
+    ds = make_dataset(patient_id="SAMEINSTANCE")
+    files = [write_dataset(ds, tmp_path / str(n)) for n in range(8)]
+    clients = [storescu(pacs, [path]) for path in files]
+    outputs = [client.communicate(timeout=120)[0] for client in clients]
+    assert all(successes(output) == 1 for output in outputs), outputs
+    assert pacs.rows(
+        "SELECT count(*) FROM instances WHERE sop_instance_uid = %s", (ds.SOPInstanceUID,)
+    ) == [(1,)]
+    assert instance_file(pacs, ds).is_file()
+    assert temp_files(pacs.storage_dir) == []
+    result = verify(pacs)
+    assert result.returncode == 0, result.stdout
