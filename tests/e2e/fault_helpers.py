@@ -9,6 +9,7 @@ import signal
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from pynetdicom import AE
 from pynetdicom.dimse_primitives import C_STORE
 
 from tests.conftest import ADMIN_URL
-from tests.helpers import VENV_BIN, Pacs, wait_until
+from tests.helpers import DCMTK_BIN, VENV_BIN, Pacs, wait_until
 
 
 @pytest.fixture(name="isolated")
@@ -130,3 +131,37 @@ def raw_store(
         assoc.release()
     assert response is not None, "no C-STORE response"
     return response
+
+
+@contextmanager
+def patients_locked(pacs: Pacs) -> Iterator[None]:
+    """Hold a lock that blocks every index write (but not reads), so a store
+    stops after its temp file is on disk and before its rows commit."""
+    with psycopg.connect(pacs.database_url, connect_timeout=10) as conn:
+        conn.execute("LOCK TABLE patients IN SHARE ROW EXCLUSIVE MODE")
+        try:
+            yield
+        finally:
+            conn.rollback()
+
+
+def storescu(pacs: Pacs, files: list[Path], *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            str(DCMTK_BIN / "storescu"),
+            "-v",
+            *extra,
+            "-aec",
+            pacs.ae_title,
+            pacs.host,
+            str(pacs.port),
+            *map(str, files),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def successes(output: str) -> int:
+    return output.count("Received Store Response (Success)")

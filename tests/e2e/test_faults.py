@@ -24,11 +24,13 @@ from tests.e2e.fault_helpers import (
     indexed,
     instance_file,
     isolated_fixture,  # noqa: F401 (the `isolated` fixture)
+    patients_locked,
     store,
+    storescu,
+    successes,
     temp_files,
 )
 from tests.helpers import (
-    DCMTK_BIN,
     VENV_BIN,
     Pacs,
     c_echo,
@@ -70,40 +72,6 @@ def database_down(pacs: Pacs) -> Iterator[None]:
             admin.execute(
                 sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(name))
             )
-
-
-@contextmanager
-def patients_locked(pacs: Pacs) -> Iterator[None]:
-    """Hold a lock that blocks every index write (but not reads), so a store
-    stops after its temp file is on disk and before its rows commit."""
-    with psycopg.connect(pacs.database_url, connect_timeout=10) as conn:
-        conn.execute("LOCK TABLE patients IN SHARE ROW EXCLUSIVE MODE")
-        try:
-            yield
-        finally:
-            conn.rollback()
-
-
-def storescu(pacs: Pacs, files: list[Path], *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            str(DCMTK_BIN / "storescu"),
-            "-v",
-            *extra,
-            "-aec",
-            pacs.ae_title,
-            pacs.host,
-            str(pacs.port),
-            *map(str, files),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def successes(output: str) -> int:
-    return output.count("Received Store Response (Success)")
 
 
 def test_database_unavailable_fails_the_store_and_recovers_without_restart(

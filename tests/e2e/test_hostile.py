@@ -20,12 +20,13 @@ from tests.e2e.fault_helpers import (
     client_ae,
     indexed,
     isolated_fixture,  # noqa: F401 (the `isolated` fixture)
+    patients_locked,
     raw_store,
     store,
+    storescu,
     temp_files,
 )
-from tests.e2e.test_faults import patients_locked
-from tests.helpers import Pacs, c_echo, make_dataset, wait_until
+from tests.helpers import Pacs, c_echo, make_dataset, wait_until, write_dataset
 
 NETWORK_TIMEOUT = 3.0
 INVALID_UID = 0xC001
@@ -289,3 +290,41 @@ def test_large_instances_still_store_in_negotiated_fragments(hostile_pacs: Pacs)
     ds = make_dataset(patient_id="BIGIMAGE", rows=1024, columns=2048)  # 4 MiB of pixels
     assert store(hostile_pacs, [ds])[0].Status == 0
     assert indexed(hostile_pacs, ds.SOPInstanceUID)
+
+
+def test_twenty_clients_killed_mid_transfer_leak_nothing(
+    isolated: Callable[..., Pacs], tmp_path: Path
+) -> None:
+    """storescu processes killed while sending 1 MiB instances: their TCP
+    connections vanish mid-PDU. Threads, temp files and connections go back."""
+    pacs = isolated(PACS_NETWORK_TIMEOUT="5")
+    pid = pacs.process.popen.pid
+    assert store(pacs, [make_dataset(patient_id="KILLEDCLIENT")])[0].Status == 0
+    baseline = _thread_count(pid)
+    files = [
+        write_dataset(make_dataset(patient_id="KILLEDCLIENT", rows=512, columns=1024), tmp_path)
+        for _ in range(10)
+    ]
+    clients = [storescu(pacs, files) for _ in range(20)]
+    try:
+        wait_until(
+            lambda: pacs.rows("SELECT count(*) FROM instances")[0][0] >= 5, 60, "stores under way"
+        )
+    finally:
+        for client in clients:
+            client.kill()
+        for client in clients:
+            client.wait(10)
+
+    def settled() -> bool:
+        return _thread_count(pid) <= baseline and not temp_files(pacs.storage_dir)
+
+    wait_until(settled, 30, f"threads back to {baseline} and temp files gone")
+    db = pacs.database_url.rsplit("/", 1)[1]
+    sessions = pacs.rows(
+        "SELECT state FROM pg_stat_activity WHERE datname = %s AND application_name = 'listener'",
+        (db,),
+    )
+    assert all(state == "idle" for (state,) in sessions), sessions
+    assert c_echo(pacs.host, pacs.port, pacs.ae_title)
+    assert pacs.minipacs("verify").returncode == 0
