@@ -447,3 +447,19 @@ def test_same_instance_from_eight_associations_at_once(
     assert temp_files(pacs.storage_dir) == []
     result = verify(pacs)
     assert result.returncode == 0, result.stdout
+
+
+def test_listener_started_while_the_database_is_down_serves_once_it_returns(
+    isolated: Callable[..., Pacs],
+) -> None:
+    first = isolated()
+    first.process.stop()
+    with database_down(first):
+        # C-ECHO waits PACS_DB_TIMEOUT for its counter, then answers anyway.
+        pacs = isolated(first.storage_dir, PACS_DB_TIMEOUT="1")
+        ds = make_dataset(patient_id="DBDOWNATSTART")
+        (status,) = store(pacs, [ds])
+        assert status.Status == OUT_OF_RESOURCES
+        assert not instance_file(pacs, ds).exists()
+    assert store(pacs, [ds])[0].Status == 0
+    assert indexed(pacs, ds.SOPInstanceUID)
