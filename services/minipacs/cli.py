@@ -111,7 +111,15 @@ def _healthcheck(settings: Settings, args: argparse.Namespace) -> int:
     ae = AE(ae_title="HEALTHCHECK")
     ae.add_requested_context(Verification)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 5
-    assoc = ae.associate("127.0.0.1", settings.port, ae_title=settings.ae_title)
+    from minipacs.tls import self_check_context
+
+    context = self_check_context(settings)
+    assoc = ae.associate(
+        "127.0.0.1",
+        settings.port,
+        ae_title=settings.ae_title,
+        tls_args=(context, "localhost") if context else None,
+    )
     if not assoc.is_established:
         return 1
     status = assoc.send_c_echo()

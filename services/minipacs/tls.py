@@ -44,3 +44,17 @@ def server_context(settings: Settings) -> ssl.SSLContext | None:
     except (OSError, ssl.SSLError) as exc:
         raise TLSConfigError(f"cannot load TLS certificate, key or CA: {exc}") from exc
     return context
+
+
+def self_check_context(settings: Settings) -> ssl.SSLContext | None:
+    """For `minipacs healthcheck` against our own TLS port: no server
+    verification (we dial 127.0.0.1, whose name is not in the certificate),
+    and our own certificate as the client certificate, so with PACS_TLS_CA
+    the CA must have issued the server certificate too."""
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    return context

@@ -216,3 +216,17 @@ def test_a_silent_peer_does_not_stall_the_tls_handshakes(tls_pacs: Pacs, certs: 
     context = _client_context(certs, certs.client_cert, certs.client_key)
     with socket.create_connection((tls_pacs.host, tls_pacs.port), timeout=5):
         assert _tls_echo(tls_pacs, context)
+
+
+def test_healthcheck_speaks_tls_to_a_tls_listener(tls_pacs: Pacs) -> None:
+    assert tls_pacs.minipacs("healthcheck").returncode == 0
+
+
+def test_healthcheck_passes_an_allow_list_that_names_it(
+    start_listener: Callable[..., Pacs],
+) -> None:
+    """As documented: HEALTHCHECK must be in PACS_ALLOWED_AES."""
+    listed = start_listener(PACS_ALLOWED_AES="PROBE,HEALTHCHECK")
+    assert listed.minipacs("healthcheck").returncode == 0
+    unlisted = start_listener(PACS_ALLOWED_AES="PROBE")
+    assert unlisted.minipacs("healthcheck").returncode == 1
