@@ -11,7 +11,7 @@ import psycopg
 import psycopg_pool
 
 from minipacs import storage
-from minipacs.db import DatabaseUnavailable, connection
+from minipacs.db import DatabaseUnavailable, connection, transaction
 from minipacs.index import instances
 from minipacs.index.record import (
     InstanceRecord,
@@ -39,6 +39,7 @@ class StoreRequest:
     sop_instance_uid: str
     transfer_syntax_uid: str
     calling_ae: str
+    context_sop_class_uid: str | None = None  # abstract syntax of the presentation context
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,12 @@ def store_instance(archive: Archive, request: StoreRequest) -> StoreResult:
 
 
 def _store(archive: Archive, request: StoreRequest) -> StoreResult:
+    if request.context_sop_class_uid not in (None, request.sop_class_uid):
+        return StoreResult(
+            Status.DATASET_DOES_NOT_MATCH_SOP_CLASS,
+            f"presentation context is {request.context_sop_class_uid}, "
+            f"request SOP Class {request.sop_class_uid}",
+        )
     record = record_from_dataset(read_header(request.part10))
     if record.sop_instance_uid != request.sop_instance_uid:
         log.warning(
@@ -129,19 +136,15 @@ def _store(archive: Archive, request: StoreRequest) -> StoreResult:
 def _write_and_index(
     archive: Archive, request: StoreRequest, record: InstanceRecord, path: Path, replacing: bool
 ) -> None:
-    """Temp file + fsync, rename into place + directory fsync, then the index
-    rows in one statement that commits by itself. On any failure nothing new
-    is left behind; a crash between rename and commit leaves a file without a
-    row, which `minipacs verify` reports, never a row without its file."""
+    """Temp file + fsync; then in one transaction: the index rows, the rename
+    into place + directory fsync, commit. On any failure nothing new is left
+    behind. A crash between rename and commit leaves a file without a row,
+    which `minipacs verify` reports, never a row without its file."""
     tmp = storage.write_temp(path, request.part10)
-    existed = path.exists()
+    existed = True  # until known, a failure must not remove the final path
+    published = False
     try:
-        storage.publish(tmp, path)
-    except BaseException:
-        storage.discard(tmp)
-        raise
-    try:
-        with connection(archive.pool) as conn:
+        with transaction(archive.pool) as conn:
             instances.upsert_instance(
                 conn,
                 record,
@@ -151,7 +154,17 @@ def _write_and_index(
                 calling_ae=request.calling_ae,
                 refresh_parents=replacing,
             )
+            # Looked at only now: the upsert holds this instance's row lock
+            # until commit, so a concurrent store of the same instance has
+            # either committed its file already or waits. Looked at before,
+            # a failed commit here could delete the file of a store that was
+            # answered Success meanwhile.
+            existed = path.exists()
+            storage.publish(tmp, path)
+            published = True
     except BaseException:
-        if not existed:
+        if not published:
+            storage.discard(tmp)
+        elif not existed:
             storage.discard(path)
         raise

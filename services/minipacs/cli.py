@@ -57,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
         "healthcheck", _healthcheck, "C-ECHO the local listener (exit 0 if it answers)"
     )
     health.add_argument("--sender", action="store_true", help="check the sender heartbeat instead")
+    verify = command(
+        "verify", _verify, "compare the index with the volume (exit 1 when inconsistent)"
+    )
+    verify.add_argument("--repair", action="store_true", help="index files that have no row")
     stats = command("stats", _stats, "print the operation counters")
     stats.add_argument("--json", action="store_true", help="print a JSON object")
 
@@ -129,7 +133,15 @@ def _healthcheck(settings: Settings, args: argparse.Namespace) -> int:
     ae = AE(ae_title="HEALTHCHECK")
     ae.add_requested_context(Verification)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 5
-    assoc = ae.associate("127.0.0.1", settings.port, ae_title=settings.ae_title)
+    from minipacs.tls import self_check_context
+
+    context = self_check_context(settings)
+    assoc = ae.associate(
+        "127.0.0.1",
+        settings.port,
+        ae_title=settings.ae_title,
+        tls_args=(context, "localhost") if context else None,
+    )
     if not assoc.is_established:
         return 1
     status = assoc.send_c_echo()
@@ -158,6 +170,22 @@ def _stats(settings: Settings, args: argparse.Namespace) -> int:
         for name, value in counts.items():
             print(f"{name:<{width}}  {value}")
     return 0
+
+
+def _verify(settings: Settings, args: argparse.Namespace) -> int:
+    from minipacs import verify
+    from minipacs.db import DatabaseUnavailable, create_pool
+
+    pool = create_pool(settings.database_url, 1, settings.db_timeout, "minipacs-verify")
+    try:
+        report = verify.run(pool, settings.storage_dir, args.repair)
+    except DatabaseUnavailable as exc:
+        print(f"minipacs: database unavailable: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        pool.close()
+    print(verify.render(report))
+    return 0 if report.consistent else 1
 
 
 def _ae_add(settings: Settings, args: argparse.Namespace) -> int:

@@ -48,6 +48,11 @@ class Settings:
     redis_prefix: str
     pn_case_sensitive: bool
     find_max_results: int
+    temp_sweep_age_seconds: float
+    allowed_aes: tuple[str, ...]
+    tls_cert: Path | None
+    tls_key: Path | None
+    tls_ca: Path | None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -82,7 +87,18 @@ class Settings:
             redis_prefix=reader.get("PACS_REDIS_PREFIX", "minipacs", _redis_prefix),
             pn_case_sensitive=reader.get("PACS_PN_CASE_SENSITIVE", "false", _bool),
             find_max_results=reader.get("PACS_FIND_MAX_RESULTS", "10000", _positive_int),
+            temp_sweep_age_seconds=reader.get(
+                "PACS_TEMP_SWEEP_AGE_SECONDS", "600", _non_negative_float
+            ),
+            allowed_aes=reader.get("PACS_ALLOWED_AES", "", parse_ae_list),
+            tls_cert=reader.get("PACS_TLS_CERT", "", _optional_file),
+            tls_key=reader.get("PACS_TLS_KEY", "", _optional_file),
+            tls_ca=reader.get("PACS_TLS_CA", "", _optional_file),
         )
+        if (settings.tls_cert is None) != (settings.tls_key is None):
+            reader.errors.append("PACS_TLS_CERT and PACS_TLS_KEY: set both or neither")
+        if settings.tls_ca is not None and settings.tls_cert is None:
+            reader.errors.append("PACS_TLS_CA: client certificates need PACS_TLS_CERT/KEY too")
         reader.raise_errors()
         return settings
 
@@ -180,3 +196,21 @@ def parse_remote_aes(raw: str) -> tuple[RemoteAE, ...]:
         except AETitleError as exc:
             raise ValueError(str(exc)) from None
     return tuple(aes)
+
+
+def parse_ae_list(raw: str) -> tuple[str, ...]:
+    """Parse `AE1,AE2` (empty means none) into checked AE titles."""
+    try:
+        return tuple(check_ae_title(part) for part in raw.split(",") if part.strip(" "))
+    except AETitleError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _optional_file(raw: str) -> Path | None:
+    """An existing file, or None when the variable is empty."""
+    if not raw.strip():
+        return None
+    path = Path(raw.strip())
+    if not path.is_file():
+        raise ValueError("no such file")
+    return path

@@ -36,7 +36,13 @@ def _check_if_idle(conn: psycopg.Connection) -> None:
 
 def create_pool(url: str, size: int, timeout: float, name: str) -> psycopg_pool.ConnectionPool:
     """Open a pool of autocommit connections that recovers by itself after
-    PostgreSQL restarts. Does not wait for PostgreSQL to be up."""
+    PostgreSQL restarts. Does not wait for PostgreSQL to be up.
+
+    `reconnect_timeout` is kept as short as a request's wait: psycopg_pool
+    retries a lost connection with doubling delays (1, 2, 4 ... 128 s) for
+    `reconnect_timeout` (default 5 min), so after a long outage the pool
+    would keep failing requests for minutes while the database is back. Giving
+    up early lets the next request start a fresh attempt at once."""
     pool = psycopg_pool.ConnectionPool(
         url,
         min_size=1,
@@ -46,6 +52,7 @@ def create_pool(url: str, size: int, timeout: float, name: str) -> psycopg_pool.
         open=False,
         check=_check_if_idle,
         reset=_note_return,
+        reconnect_timeout=timeout,
         kwargs={
             "autocommit": True,
             "connect_timeout": max(1, int(timeout)),

@@ -161,3 +161,11 @@ def upsert_instance(
                 conn.execute(_REFRESH_PARENTS, params)
             return
     raise IndexRace(f"could not index {record.sop_instance_uid}: parent rows kept vanishing")
+
+
+def indexed_files(conn: psycopg.Connection) -> list[tuple[str, str, int]]:
+    """(sop_instance_uid, file_path, file_size) of every indexed instance, for
+    `minipacs verify`."""
+    return conn.execute(
+        "SELECT sop_instance_uid, file_path, file_size FROM instances ORDER BY file_path"
+    ).fetchall()

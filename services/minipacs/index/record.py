@@ -7,10 +7,9 @@ from io import BytesIO
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 
-from minipacs.uids import check_uid
+from minipacs.uids import InvalidUID, check_uid
 
 HEADER_TAGS = [
     "SpecificCharacterSet",
@@ -68,8 +67,12 @@ def read_header(part10: bytes) -> Dataset:
     stopping before the pixel data (which is never decoded)."""
     try:
         return dcmread(BytesIO(part10), stop_before_pixels=True, specific_tags=HEADER_TAGS)
-    except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise UnreadableDataset(f"cannot parse dataset: {exc}") from exc
+    except Exception as exc:
+        # The bytes come from the wire: pydicom raises a zoo of exceptions on
+        # malformed input (NotImplementedError for an unknown VR, zlib.error
+        # for a broken deflated stream, struct.error, IndexError, ...), all of
+        # which mean the same to us. Found by tests/integration/test_fuzz_store.py.
+        raise UnreadableDataset(f"cannot parse dataset: {type(exc).__name__}: {exc}") from exc
 
 
 def record_from_dataset(ds: Dataset) -> InstanceRecord:
@@ -98,8 +101,13 @@ def record_from_dataset(ds: Dataset) -> InstanceRecord:
             sop_class_uid=check_uid(ds.get("SOPClassUID"), "SOPClassUID"),
             instance_number=_integer(ds, "InstanceNumber"),
         )
-    except (LookupError, UnicodeError, TypeError) as exc:
-        raise UnreadableDataset(f"cannot decode header attributes: {exc}") from exc
+    except InvalidUID:
+        raise
+    except Exception as exc:
+        # Values are decoded lazily, on first access: the same zoo as above.
+        raise UnreadableDataset(
+            f"cannot decode header attributes: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _text(ds: Dataset, keyword: str) -> str | None:

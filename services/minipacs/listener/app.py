@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 
@@ -16,7 +17,7 @@ from pynetdicom.sop_class import (
     Verification,
 )
 
-from minipacs import remote_aes, storage
+from minipacs import remote_aes, storage, tls
 from minipacs.archive import Archive
 from minipacs.config import Settings
 from minipacs.db import DatabaseUnavailable, create_pool, transaction
@@ -25,6 +26,7 @@ from minipacs.listener.gate import OperationGate
 from minipacs.listener.mpps import mpps_handlers
 from minipacs.listener.operations import ListenerContext, status_dataset
 from minipacs.listener.server import start as start_server
+from minipacs.listener.sockets import refuse_oversize_pdus
 from minipacs.listener.supervisor import supervise
 from minipacs.listener.worklist import worklist_find
 from minipacs.stats import Statistics
@@ -32,14 +34,13 @@ from minipacs.status import Status
 
 log = logging.getLogger(__name__)
 
-# A temp file this old cannot belong to a store still in progress.
-TEMP_SWEEP_AGE_SECONDS = 600.0
-
 
 def build_ae(settings: Settings) -> AE:
     """The AE with every presentation context the archive serves."""
     ae = AE(ae_title=settings.ae_title)
     ae.require_called_aet = True
+    # PACS_ALLOWED_AES: anyone else is rejected (permanent, calling AE not recognised).
+    ae.require_calling_aet = list(settings.allowed_aes)
     # Shared out when several processes serve the port.
     ae.maximum_associations = -(-settings.max_associations // settings.listener_processes)
     ae.maximum_pdu_size = settings.max_pdu_size
@@ -104,18 +105,25 @@ def seed_remote_aes(pool: ConnectionPool, settings: Settings) -> None:
 def run(settings: Settings, worker: bool = False) -> int:
     """Serve until SIGTERM/SIGINT; return the process exit code. With
     PACS_LISTENER_PROCESSES > 1 this process supervises that many workers."""
+    try:
+        ssl_context = tls.server_context(settings)
+    except tls.TLSConfigError as exc:
+        log.error("%s", exc)
+        return 2
     if not worker:
         prepare(settings)
         if settings.listener_processes > 1:
             return supervise(settings)
-    return serve(settings)
+    return serve(settings, ssl_context)
 
 
 def prepare(settings: Settings) -> None:
     """Once per start, before serving: sweep temp files left by an
     interrupted store, register PACS_REMOTE_AES."""
     settings.storage_dir.mkdir(parents=True, exist_ok=True)
-    swept = storage.sweep_temp_files(settings.storage_dir, TEMP_SWEEP_AGE_SECONDS)
+    # Only temp files older than PACS_TEMP_SWEEP_AGE_SECONDS go: several
+    # listener processes may share the volume and be storing right now.
+    swept = storage.sweep_temp_files(settings.storage_dir, settings.temp_sweep_age_seconds)
     if swept:
         log.warning("removed %d temp files left by an interrupted store", swept)
     if settings.remote_aes:
@@ -126,7 +134,7 @@ def prepare(settings: Settings) -> None:
             pool.close()
 
 
-def serve(settings: Settings) -> int:
+def serve(settings: Settings, ssl_context: ssl.SSLContext | None) -> int:
     """One listener process: serve until SIGTERM/SIGINT."""
     pool = create_pool(
         settings.database_url, settings.db_pool_size, settings.db_timeout, "listener"
@@ -144,16 +152,19 @@ def serve(settings: Settings) -> int:
         signal.signal(signum, lambda *_: stop.set())
 
     ae = build_ae(settings)
+    refuse_oversize_pdus(settings.max_pdu_size)
     server = start_server(
         ae,
         (settings.bind_address, settings.port),
         handlers.association_handlers() + handlers.service_handlers(ctx) + dimse_handlers(ctx),
+        ssl_context,
     )
     log.info(
-        "listening as %s on %s:%d, storage %s",
+        "listening as %s on %s:%d%s, storage %s",
         settings.ae_title,
         settings.bind_address,
         settings.port,
+        " (TLS)" if ssl_context else "",
         settings.storage_dir,
     )
     while not stop.wait(1.0):

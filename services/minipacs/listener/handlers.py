@@ -59,6 +59,7 @@ def service_handlers(ctx: ListenerContext) -> list[tuple]:
                 sop_instance_uid=str(request.AffectedSOPInstanceUID),
                 transfer_syntax_uid=str(event.context.transfer_syntax),
                 calling_ae=event.assoc.requestor.ae_title,
+                context_sop_class_uid=str(event.context.abstract_syntax),
             ),
         )
         outcome = result.status.name + (" (duplicate)" if result.duplicate else "")

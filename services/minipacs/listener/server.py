@@ -11,13 +11,17 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 
 class ArchiveServer(ThreadedAssociationServer):
-    """pynetdicom's threaded server with two socket options it never sets:
+    """pynetdicom's threaded server with three socket options it never sets:
 
     - SO_REUSEPORT, so several listener processes share one port and the
       kernel spreads associations over them (one Python process is one core);
     - TCP_NODELAY on every accepted connection, so responses and C-GET
       sub-operations are not held back by Nagle's algorithm waiting for the
-      peer's delayed ACK (~40 ms each).
+      peer's delayed ACK (~40 ms each);
+    - a read timeout (the AE's network timeout) on every accepted connection:
+      pynetdicom sets it on the listening socket only, so a peer that
+      announces a PDU and then stops sending would hold its thread and an
+      association slot forever.
     """
 
     def server_bind(self) -> None:
@@ -27,6 +31,7 @@ class ArchiveServer(ThreadedAssociationServer):
     def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
         client, address = super().get_request()
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client.settimeout(self.ae.network_timeout)
         return client, address
 
 
