@@ -47,8 +47,9 @@ lint: install
 	$(BIN)/ruff check services tests bench migrations
 	$(BIN)/ruff format --check services tests bench migrations
 
+# Every performance figure, next to DCMTK storescp and Orthanc (if installed).
 bench: install tools
-	$(BIN)/python bench/store_bench.py
+	$(BIN)/python bench/bench.py
 
 # C-FIND at scale: STUDIES=10000 make bench-find for a quick run.
 STUDIES ?= 100000

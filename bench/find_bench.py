@@ -16,6 +16,7 @@ association reused) and with DCMTK findscu (one process per query).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import socket
@@ -301,6 +302,7 @@ def main() -> int:
     parser.add_argument("--findscu-repeat", type=int, default=5)
     parser.add_argument("--max-results", type=int, default=10000)
     parser.add_argument("--reuse", action="store_true", help="keep a database of the same size")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(
         "--database-url",
         default="postgresql://postgres@127.0.0.1:5432/minipacs_bench_find",
@@ -324,6 +326,29 @@ def main() -> int:
         p50, p95, matches = net[name]
         f50, f95 = dcmtk[name]
         print(f"{name:<32} {matches:>7} {p50:>10.1f} /{p95:>8.1f} {f50:>9.1f} /{f95:>8.1f}")
+    if args.json:
+        rows = [
+            {
+                "query": name,
+                "matches": net[name][2],
+                "pynetdicom_p50_ms": round(net[name][0], 1),
+                "pynetdicom_p95_ms": round(net[name][1], 1),
+                "findscu_p50_ms": round(dcmtk[name][0], 1),
+                "findscu_p95_ms": round(dcmtk[name][1], 1),
+            }
+            for name, _, _ in qs
+        ]
+        args.json.write_text(
+            json.dumps(
+                {
+                    "studies": args.studies,
+                    "instances": args.studies * args.instances_per_study,
+                    "patients": args.patients,
+                    "rows": rows,
+                },
+                indent=2,
+            )
+        )
     return 0
 
 
