@@ -45,6 +45,11 @@ class Settings:
     db_timeout: float
     shutdown_grace_seconds: float
     redis_prefix: str
+    job_reclaim_seconds: float
+    job_max_attempts: int
+    move_connect_retries: int
+    move_retry_delay: float
+    move_connect_timeout: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -76,6 +81,11 @@ class Settings:
                 "PACS_SHUTDOWN_GRACE_SECONDS", "30", _non_negative_float
             ),
             redis_prefix=reader.get("PACS_REDIS_PREFIX", "minipacs", _redis_prefix),
+            job_reclaim_seconds=reader.get("PACS_JOB_RECLAIM_SECONDS", "60", _positive_float),
+            job_max_attempts=reader.get("PACS_JOB_MAX_ATTEMPTS", "5", _positive_int),
+            move_connect_retries=reader.get("PACS_MOVE_CONNECT_RETRIES", "3", _non_negative_int),
+            move_retry_delay=reader.get("PACS_MOVE_RETRY_DELAY", "1", _non_negative_float),
+            move_connect_timeout=reader.get("PACS_MOVE_CONNECT_TIMEOUT", "5", _positive_float),
         )
         reader.raise_errors()
         return settings

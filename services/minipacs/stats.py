@@ -20,6 +20,8 @@ COUNTERS = (
     "mwl_count",
     "n_create_count",
     "n_set_count",
+    "instances_sent",  # C-MOVE and C-GET sub-operations that succeeded
+    "instances_failed",  # ... and that failed
 )
 
 _INCREMENT = """

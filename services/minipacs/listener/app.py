@@ -6,21 +6,36 @@ import logging
 import signal
 import threading
 
+import redis
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
-from pynetdicom.sop_class import Verification
+from pynetdicom.sop_class import (
+    PatientRootQueryRetrieveInformationModelGet,
+    PatientRootQueryRetrieveInformationModelMove,
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
+    Verification,
+)
 
 from minipacs import remote_aes, storage
 from minipacs.archive import Archive
 from minipacs.config import Settings
 from minipacs.db import DatabaseUnavailable, create_pool, transaction
-from minipacs.listener import handlers
+from minipacs.listener import handlers, retrieve
 from minipacs.listener.gate import OperationGate
 from minipacs.listener.operations import ListenerContext
+from minipacs.queue import JobQueue
 
 log = logging.getLogger(__name__)
 
 # A temp file this old cannot belong to a store still in progress.
 TEMP_SWEEP_AGE_SECONDS = 600.0
+
+RETRIEVE_MODELS = (
+    PatientRootQueryRetrieveInformationModelMove,
+    StudyRootQueryRetrieveInformationModelMove,
+    PatientRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelGet,
+)
 
 
 def build_ae(settings: Settings) -> AE:
@@ -35,8 +50,14 @@ def build_ae(settings: Settings) -> AE:
     ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
     # Real modalities send compressed data: accept every transfer syntax and
     # store the bytes as received.
+    # scu_role/scp_role: accept the SCP/SCU role selection a C-GET requestor
+    # proposes, so its storage contexts carry our C-STORE sub-operations.
     for context in AllStoragePresentationContexts:
-        ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+        ae.add_supported_context(
+            context.abstract_syntax, ALL_TRANSFER_SYNTAXES, scu_role=True, scp_role=True
+        )
+    for model in RETRIEVE_MODELS:
+        ae.add_supported_context(model, ALL_TRANSFER_SYNTAXES)
     return ae
 
 
@@ -73,6 +94,11 @@ def run(settings: Settings) -> int:
         gate=OperationGate(),
     )
     seed_remote_aes(ctx)
+    # Connects lazily: the listener serves everything but C-MOVE without Redis.
+    redis_client = redis.Redis.from_url(
+        settings.redis_url, socket_timeout=5, socket_connect_timeout=2
+    )
+    retrieve.install(pool)
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -82,7 +108,9 @@ def run(settings: Settings) -> int:
     server = ae.start_server(
         (settings.bind_address, settings.port),
         block=False,
-        evt_handlers=handlers.association_handlers() + handlers.service_handlers(ctx),
+        evt_handlers=handlers.association_handlers()
+        + handlers.service_handlers(ctx)
+        + retrieve.handlers(ctx, JobQueue(redis_client, settings.redis_prefix)),
     )
     log.info(
         "listening as %s on %s:%d, storage %s",
@@ -104,5 +132,6 @@ def run(settings: Settings) -> int:
     for assoc in server.active_associations:
         assoc.abort()
     pool.close()
+    redis_client.close()
     log.info("listener stopped")
     return 0
