@@ -49,21 +49,20 @@ def is_uncompressed(ts: str) -> bool:
 
 
 def proposed_contexts(instances: list[JobInstance]) -> list[tuple[str, list[str]]]:
-    """One context per (SOP class, transfer syntax) in job order: the file's
-    own syntax first; uncompressed files may fall back to the other
-    uncompressed syntaxes (pydicom re-encodes those losslessly), compressed
-    ones are only offered as they are."""
+    """A context per (SOP class, transfer syntax) in job order, offering the
+    file's own syntax alone so it can go out byte for byte; plus, per SOP
+    class with uncompressed files, one context with the uncompressed syntaxes
+    as a fallback (pydicom re-encodes between those losslessly). Compressed
+    files are never offered another syntax: we do not decode."""
     contexts: dict[tuple[str, str], list[str]] = {}
     for inst in instances:
-        key = (inst.sop_class_uid, inst.transfer_syntax_uid)
-        if key in contexts:
-            continue
-        syntaxes = [inst.transfer_syntax_uid]
+        contexts.setdefault(
+            (inst.sop_class_uid, inst.transfer_syntax_uid), [inst.transfer_syntax_uid]
+        )
         if is_uncompressed(inst.transfer_syntax_uid):
-            syntaxes += [
-                ts for ts in (ExplicitVRLittleEndian, ImplicitVRLittleEndian) if ts not in syntaxes
-            ]
-        contexts[key] = syntaxes
+            contexts.setdefault(
+                (inst.sop_class_uid, "fallback"), [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
+            )
     return [(sop, ts) for (sop, _), ts in contexts.items()][:MAX_CONTEXTS]
 
 
