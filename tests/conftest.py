@@ -113,7 +113,8 @@ def start_sender(
 
     def start(pacs: Pacs, **settings: str) -> Process:
         workdir = tmp_path_factory.mktemp("sender")
-        env = base_env | {"PACS_STORAGE_DIR": str(pacs.storage_dir)} | settings
+        shared = {k: pacs.env[k] for k in ("PACS_STORAGE_DIR", "PACS_REDIS_PREFIX", "REDIS_URL")}
+        env = base_env | shared | settings
         process = start_process(["sender"], env, workdir / "sender.log")
         started.append(process)
         return process

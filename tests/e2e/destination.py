@@ -143,3 +143,67 @@ def assert_delivered(dest: StoreSCP, files: dict[str, Path], timeout: float = 30
 def settle(seconds: float = 0.5) -> None:
     """Let a process that was told to stop do so (not used for synchronisation)."""
     time.sleep(seconds)
+
+
+class CountingSCP:
+    """A pynetdicom Storage SCP in the test process that counts every
+    C-STORE it receives (to see duplicates) and can be slowed down."""
+
+    def __init__(self, ae_title: str = "COUNT_SCP", delay: float = 0.0) -> None:
+        import threading
+        from collections import Counter
+
+        from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+
+        self.ae_title = ae_title
+        self.delay = delay
+        self.received: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.port = free_port()
+        ae = AE(ae_title=ae_title)
+        for cx in AllStoragePresentationContexts:
+            ae.add_supported_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+
+        def on_store(event) -> int:
+            if self.delay:
+                time.sleep(self.delay)
+            with self.lock:
+                self.received[str(event.request.AffectedSOPInstanceUID)] += 1
+            return 0
+
+        self.server = ae.start_server(
+            ("127.0.0.1", self.port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)]
+        )
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.received)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+def move_with_pynetdicom(
+    pacs: Pacs, dest_ae: str, identifier, on_response=None, timeout: float = 60
+) -> list[tuple[int, object]]:
+    """C-MOVE (Study Root) reading every response; `on_response(assoc, status)`
+    is called for each one (e.g. to send a C-CANCEL). Returns (status, rsp)."""
+    from pynetdicom import AE
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove as MOVE
+
+    ae = AE(ae_title="PYMOVESCU")
+    ae.add_requested_context(MOVE)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
+    assoc = ae.associate(pacs.host, pacs.port, ae_title=pacs.ae_title)
+    assert assoc.is_established
+    responses = []
+    try:
+        for status, ident in assoc.send_c_move(identifier, dest_ae, MOVE):
+            assert "Status" in status, "no response from the PACS"
+            responses.append((int(status.Status), status, ident))
+            if on_response is not None:
+                on_response(assoc, status)
+    finally:
+        if assoc.is_established:
+            assoc.release()
+    return responses
