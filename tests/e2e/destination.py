@@ -183,6 +183,10 @@ class CountingSCP:
         self.server.shutdown()
 
 
+class Abandon(Exception):
+    """Raised by an `on_response` callback: abort the association there."""
+
+
 def move_with_pynetdicom(
     pacs: Pacs, dest_ae: str, identifier, on_response=None, timeout: float = 60
 ) -> list[tuple[int, object]]:
@@ -203,6 +207,8 @@ def move_with_pynetdicom(
             responses.append((int(status.Status), status, ident))
             if on_response is not None:
                 on_response(assoc, status)
+    except Abandon:
+        assoc.abort()
     finally:
         if assoc.is_established:
             assoc.release()

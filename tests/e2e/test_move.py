@@ -14,6 +14,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
 from tests.e2e.destination import (
+    Abandon,
     CountingSCP,
     StoreSCP,
     assert_delivered,
@@ -301,3 +302,53 @@ def test_move_without_redis_fails_fast_and_other_services_work(
     assert time.monotonic() - started < 10
     assert responses[-1][0] == 0xA702, responses
     assert c_echo(pacs.host, pacs.port, pacs.ae_title)
+
+
+def test_sigterm_finishes_the_instance_and_leaves_the_job(
+    start_listener: Callable[..., Pacs],
+    start_sender: Callable[..., Process],
+    tmp_path: Path,
+) -> None:
+    pacs = _isolated(start_listener)
+    study = store_study(pacs, tmp_path, "SIGTERM", series=1, per_series=30)
+    slow = CountingSCP("TERM_SCP", delay=0.05)
+    try:
+        register(pacs, "TERM_SCP", slow.port)
+        first = start_sender(pacs, PACS_JOB_RECLAIM_SECONDS="2")
+        state: dict[str, int] = {}
+
+        def term_mid_job(assoc, status) -> None:
+            if "code" not in state and getattr(status, "NumberOfCompletedSuboperations", 0) >= 3:
+                state["code"] = first.stop(signal.SIGTERM, timeout=10)
+                start_sender(pacs, PACS_JOB_RECLAIM_SECONDS="2")
+
+        responses = move_with_pynetdicom(
+            pacs, "TERM_SCP", _study_identifier(study.study_uid), term_mid_job, timeout=90
+        )
+        assert state["code"] == 0, first.log()
+        assert responses[-1][0] == 0x0000, responses
+        assert set(slow.received) == set(study.files)
+        assert sum(slow.received.values()) == len(study.files)  # nothing sent twice
+    finally:
+        slow.stop()
+
+
+def test_job_completes_when_the_requestor_goes_away(
+    pacs: Pacs, sender: Process, tmp_path: Path
+) -> None:
+    study = store_study(pacs, tmp_path, "DROPPED", series=1, per_series=20)
+    slow = CountingSCP("DROP_SCP", delay=0.05)
+    try:
+        register(pacs, "DROP_SCP", slow.port)
+
+        def abort_on_first_pending(assoc, status) -> None:
+            if status.Status == 0xFF00:
+                raise Abandon
+
+        move_with_pynetdicom(
+            pacs, "DROP_SCP", _study_identifier(study.study_uid), abort_on_first_pending
+        )
+        assert slow.count() < len(study.files)  # the requestor left mid-job
+        wait_until(lambda: slow.count() == len(study.files), 30, "the job to complete")
+    finally:
+        slow.stop()
