@@ -35,7 +35,13 @@ from minipacs.db import DatabaseUnavailable, transaction
 from minipacs.index.retrieve import MODELS, RetrieveKeyError, find_instances, retrieve_query
 from minipacs.listener.operations import ListenerContext, peer, status_dataset, streaming_operation
 from minipacs.queue import Destination, Job, JobInstance, JobQueue, Progress, Requestor
-from minipacs.sender.send import Counts, enable_raw_sending, set_nodelay, store_file
+from minipacs.sender.send import (
+    BUSY_LOOP_DELAY,
+    Counts,
+    enable_raw_sending,
+    set_nodelay,
+    store_file,
+)
 from minipacs.status import Status
 
 log = logging.getLogger(__name__)
@@ -145,6 +151,16 @@ class RetrieveServiceClass(QueryRetrieveServiceClass):
             respond(Status.SUCCESS, counts, None)
             return
         failed: list[str] = []
+        idle_delay = self.assoc.dul._run_loop_delay
+        self.assoc.dul._run_loop_delay = BUSY_LOOP_DELAY
+        try:
+            self._send_all(req, generator, respond, counts, failed)
+        finally:
+            self.assoc.dul._run_loop_delay = idle_delay
+
+    def _send_all(
+        self, req: Any, generator: Iterator, respond: Any, counts: Counts, failed: list[str]
+    ) -> None:
         sent = 0
         for n, (_status, (path, inst)) in enumerate(generator):
             if self._requestor_gone():

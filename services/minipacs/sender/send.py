@@ -18,10 +18,15 @@ from pynetdicom.association import Association
 from pynetdicom.events import Event
 
 from minipacs.queue import Job, JobInstance, JobQueue, Progress
+from minipacs.sender.fastsend import NotApplicable, fast_store
 
 log = logging.getLogger(__name__)
 
-MAX_CONTEXTS = 128  # PS3.8: presentation context ids are odd numbers 1..255
+MAX_CONTEXTS = 128
+# pynetdicom's DUL thread sleeps this long between polls when idle (default
+# 1 ms); every C-STORE response waits for the next poll. Shortened only while
+# an association is streaming sub-operations.
+BUSY_LOOP_DELAY = 0.0001  # PS3.8: presentation context ids are odd numbers 1..255
 WARNING_STATUSES = {0xB000, 0xB006, 0xB007}
 
 
@@ -76,14 +81,31 @@ def store_file(
 ) -> int | None:
     """C-STORE one file; the response status, or None when nothing usable
     came back (no context for it, unreadable file, association lost)."""
-    exact = any(
-        cx.abstract_syntax == inst.sop_class_uid
-        and cx.transfer_syntax[0] == inst.transfer_syntax_uid
-        and cx.as_scu
-        for cx in assoc.accepted_contexts
+    exact = next(
+        (
+            cx
+            for cx in assoc.accepted_contexts
+            if cx.abstract_syntax == inst.sop_class_uid
+            and cx.transfer_syntax[0] == inst.transfer_syntax_uid
+            and cx.as_scu
+        ),
+        None,
     )
     try:
-        if exact:
+        if exact is not None:
+            try:
+                return fast_store(
+                    assoc,
+                    path,
+                    exact.context_id,
+                    inst.sop_class_uid,
+                    inst.sop_instance_uid,
+                    msg_id,
+                    originator_aet,
+                    originator_id,
+                )
+            except NotApplicable:
+                pass
             payload: Path | object = path  # streamed from disk, not decoded
         elif is_uncompressed(inst.transfer_syntax_uid) and any(
             cx.abstract_syntax == inst.sop_class_uid
@@ -190,6 +212,7 @@ def send_job(
 
     sent = failed = 0
     outcome = "finished"
+    assoc.dul._run_loop_delay = BUSY_LOOP_DELAY
     try:
         for n, inst in enumerate(pending):
             if stop.is_set():
