@@ -22,11 +22,12 @@ from minipacs.sender.fastsend import NotApplicable, fast_store
 
 log = logging.getLogger(__name__)
 
-MAX_CONTEXTS = 128
+MAX_CONTEXTS = 128  # PS3.8: presentation context ids are odd numbers 1..255
 # pynetdicom's DUL thread sleeps this long between polls when idle (default
 # 1 ms); every C-STORE response waits for the next poll. Shortened only while
 # an association is streaming sub-operations.
-BUSY_LOOP_DELAY = 0.0001  # PS3.8: presentation context ids are odd numbers 1..255
+BUSY_LOOP_DELAY = 0.0001
+REPORT_INTERVAL = 0.1  # seconds between progress events while sending
 WARNING_STATUSES = {0xB000, 0xB006, 0xB007}
 
 
@@ -212,6 +213,8 @@ def send_job(
 
     sent = failed = 0
     outcome = "finished"
+    new_failures: list[str] = []
+    next_report = 0.0
     assoc.dul._run_loop_delay = BUSY_LOOP_DELAY
     try:
         for n, inst in enumerate(pending):
@@ -233,16 +236,26 @@ def send_job(
                 )
             if counts.add(status):
                 failed += 1
-                uids: tuple[str, ...] = (inst.sop_instance_uid,)
+                new_failures.append(inst.sop_instance_uid)
             else:
                 sent += 1
-                uids = ()
-            if jobs.report(job.id, counts.event("running", uids)):
-                log.info("job %s cancelled after %d instances", job.id, counts.done)
-                jobs.report(job.id, counts.event("cancelled"))
-                return "finished", sent, failed
+            # Progress (and the cancel check riding on it) at most every
+            # REPORT_INTERVAL: one Redis round trip per instance would cost
+            # more than the C-STORE itself on a fast network.
+            if time.monotonic() >= next_report or counts.remaining == 0:
+                next_report = time.monotonic() + REPORT_INTERVAL
+                cancelled = jobs.report(job.id, counts.event("running", tuple(new_failures)))
+                new_failures.clear()
+                if cancelled:
+                    log.info("job %s cancelled after %d instances", job.id, counts.done)
+                    jobs.report(job.id, counts.event("cancelled"))
+                    return "finished", sent, failed
         else:
-            jobs.report(job.id, counts.event("done"))
+            jobs.report(job.id, counts.event("done", tuple(new_failures)))
+            new_failures.clear()
+        if new_failures or outcome == "stopped":
+            # Record exactly where we stopped so the next sender resumes there.
+            jobs.report(job.id, counts.event("running", tuple(new_failures)))
     finally:
         if assoc.is_established:
             assoc.release()
