@@ -3,6 +3,7 @@ receive the instances on the association they opened."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -136,6 +137,9 @@ def test_getscu_study(pacs: Pacs, tmp_path: Path) -> None:
     assert set(got) == set(study.files)
     for uid, path in study.files.items():
         assert dataset_bytes(got[uid]) == dataset_bytes(path)
+    counters = json.loads(pacs.minipacs("stats", "--json").stdout)
+    assert counters["c_get_count"] >= 1
+    assert counters["instances_sent"] >= len(study.files)
 
 
 def test_get_mixed_compressed_and_uncompressed_study(pacs: Pacs, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 import uuid
@@ -66,6 +67,9 @@ def test_seed_move_verbatim(pacs: Pacs, sender: Process, dest: StoreSCP, tmp_pat
     assert result.returncode == 0, output
     assert "Received Final Move Response (Success)" in output, output
     assert_delivered(dest, study.files)
+    counters = json.loads(pacs.minipacs("stats", "--json").stdout)
+    assert counters["c_move_count"] >= 1
+    assert counters["instances_sent"] >= len(study.files)
 
 
 def register(pacs: Pacs, name: str, port: int, host: str = "127.0.0.1") -> None:
