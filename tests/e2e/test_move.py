@@ -20,6 +20,7 @@ from tests.e2e.destination import (
     StoreSCP,
     assert_delivered,
     move_with_pynetdicom,
+    settle,
     start_storescp,
     store_study,
 )
@@ -354,5 +355,34 @@ def test_job_completes_when_the_requestor_goes_away(
         )
         assert slow.count() < len(study.files)  # the requestor left mid-job
         wait_until(lambda: slow.count() == len(study.files), 30, "the job to complete")
+    finally:
+        slow.stop()
+
+
+def test_c_cancel_mid_job_stops_the_sender(pacs: Pacs, sender: Process, tmp_path: Path) -> None:
+    study = store_study(pacs, tmp_path, "CANCELMID", series=1, per_series=60)
+    slow = CountingSCP("MID_SCP", delay=0.05)
+    try:
+        register(pacs, "MID_SCP", slow.port)
+        sent_cancel: list[int] = []
+
+        def cancel_once_started(assoc, status) -> None:
+            completed = getattr(status, "NumberOfCompletedSuboperations", 0)
+            if not sent_cancel and status.Status == 0xFF00 and completed >= 3:
+                assoc.send_c_cancel(1, assoc.accepted_contexts[0].context_id)
+                sent_cancel.append(completed)
+
+        responses = move_with_pynetdicom(
+            pacs, "MID_SCP", _study_identifier(study.study_uid), cancel_once_started
+        )
+        status, rsp, _ = responses[-1]
+        assert status == 0xFE00, responses
+        assert rsp.NumberOfRemainingSuboperations > 0
+        assert rsp.NumberOfCompletedSuboperations >= sent_cancel[0]
+        delivered = slow.count()
+        assert delivered < len(study.files)
+        # The job really stopped: nothing more arrives.
+        settle(1.0)
+        assert slow.count() <= delivered + 1
     finally:
         slow.stop()
