@@ -16,6 +16,7 @@ plain TCP; everything else goes through pynetdicom's `send_c_store`.
 
 from __future__ import annotations
 
+import queue
 import ssl
 import struct
 import time
@@ -116,18 +117,48 @@ def fast_store(
     command = command_set(sop_class, sop_instance, msg_id, originator_aet, originator_id)
     parts = pdus(context_id, command, view, assoc.dimse.maximum_pdu_size)
 
-    # Keep pynetdicom's association reactor from taking our response (as
-    # Association.send_c_store does), then send and wait for the reply.
+    hold_reactor(assoc)
+    sock.sendall(b"".join(parts))
+    return _response_status(assoc)
+
+
+def hold_reactor(assoc: Association) -> None:
+    """Keep pynetdicom's association reactor from taking our C-STORE
+    responses off the DIMSE queue (it serves incoming requests from there).
+
+    On the acceptor side (C-GET) we run inside the reactor thread: nothing to
+    do. On the requestor side the reactor is parked at its checkpoint for the
+    rest of the association. The flag it raises before parking can be seen
+    just after it passed the checkpoint, so wait until it is raised, give the
+    thread time to loop back, and check again: then it is parked.
+    `release_reactor` (or pynetdicom's own send/release) lets it go.
+    """
+    if assoc.is_acceptor or not assoc._reactor_checkpoint.is_set():
+        return
     assoc._reactor_checkpoint.clear()
-    try:
-        while not assoc._is_paused:
+    for _ in range(2):
+        deadline = time.monotonic() + 5
+        while not assoc._is_paused and time.monotonic() < deadline:
             time.sleep(0.0001)
-        sock.sendall(b"".join(parts))
-        _cx, rsp = assoc.dimse.get_msg(block=True)
-    finally:
-        assoc._reactor_checkpoint.set()
-    if rsp is None:
-        assoc.abort()
-        return None
+        time.sleep(0.01)
+
+
+def release_reactor(assoc: Association) -> None:
+    assoc._reactor_checkpoint.set()
+
+
+def _response_status(assoc: Association) -> int | None:
+    """Wait for the C-STORE response, giving up early if the peer aborted."""
+    limit = assoc.dimse.dimse_timeout
+    deadline = time.monotonic() + (limit if limit else 24 * 3600)
+    while True:
+        try:
+            _cx, rsp = assoc.dimse.msg_queue.get(timeout=0.5)
+            break
+        except queue.Empty:
+            if time.monotonic() > deadline or assoc.acse.is_aborted() or not assoc.dul.is_alive():
+                if assoc.is_established:
+                    assoc.abort()
+                return None
     status = getattr(rsp, "Status", None)
     return int(status) if status is not None else None

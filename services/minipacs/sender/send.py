@@ -18,7 +18,7 @@ from pynetdicom.association import Association
 from pynetdicom.events import Event
 
 from minipacs.queue import Job, JobInstance, JobQueue, Progress
-from minipacs.sender.fastsend import NotApplicable, fast_store
+from minipacs.sender.fastsend import NotApplicable, fast_store, release_reactor
 
 log = logging.getLogger(__name__)
 
@@ -257,6 +257,7 @@ def send_job(
             # Record exactly where we stopped so the next sender resumes there.
             jobs.report(job.id, counts.event("running", tuple(new_failures)))
     finally:
+        release_reactor(assoc)
         if assoc.is_established:
             assoc.release()
     return outcome, sent, failed
