@@ -5,6 +5,7 @@ in `listener/retrieve.py`; see its docstring for the handler protocol."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from io import BytesIO
 from typing import Any
@@ -25,6 +26,7 @@ from minipacs.status import Status
 log = logging.getLogger(__name__)
 
 _MOVE_GET_UIDS = set(MODELS)
+PENDING_INTERVAL = 0.1  # seconds between C-GET pending responses
 
 
 class RetrieveServiceClass(QueryRetrieveServiceClass):
@@ -134,6 +136,7 @@ class RetrieveServiceClass(QueryRetrieveServiceClass):
         self, req: Any, generator: Iterator, respond: Any, counts: Counts, failed: list[str]
     ) -> None:
         sent = 0
+        next_pending = 0.0
         for n, (_status, (path, inst)) in enumerate(generator):
             if self._requestor_gone():
                 return
@@ -148,7 +151,12 @@ class RetrieveServiceClass(QueryRetrieveServiceClass):
                 sent += 1
             if self._requestor_gone():
                 return
-            respond(Status.PENDING, counts, None)
+            # Pending responses are optional (PS3.4 C.4.3.1.3.1): one every
+            # PENDING_INTERVAL keeps the requestor informed without costing a
+            # DIMSE message per instance.
+            if time.monotonic() >= next_pending:
+                next_pending = time.monotonic() + PENDING_INTERVAL
+                respond(Status.PENDING, counts, None)
         _count_instances(self.stats_pool, sent, len(failed))
         respond(final_status(counts), counts, failed or None)
 
