@@ -134,6 +134,10 @@ def store_file(
     return int(status.Status) if "Status" in status else None
 
 
+class LostJob(Exception):
+    """Another sender took the job over (we stalled past the reclaim time)."""
+
+
 @dataclass
 class Counts:
     remaining: int
@@ -200,7 +204,10 @@ def send_job(
         jobs.report(job.id, counts.event("cancelled"))
         return "finished", 0, 0
 
-    assoc = _associate(job, pending, settings, stop, tick)
+    try:
+        assoc = _associate(job, pending, settings, stop, tick)
+    except LostJob:
+        return "lost", 0, 0
     if assoc is None:
         if stop.is_set():
             return "stopped", 0, 0
@@ -315,7 +322,9 @@ def _associate(
             break
         deadline = time.monotonic() + delay
         while time.monotonic() < deadline:
-            if stop.wait(min(0.5, max(0.0, deadline - time.monotonic()))) or not tick():
+            if stop.wait(min(0.5, max(0.0, deadline - time.monotonic()))):
                 return None
+            if not tick():
+                raise LostJob(job.id)
         delay *= 2
     return None
