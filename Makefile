@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 COMPOSE ?= docker compose
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test test-native test-docker install tools lint bench bench-find psql up down
+.PHONY: test test-native test-docker install tools lint bench bench-find bench-move psql up down
 
 test:
 	@if $(PYTHON) -c "import socket; socket.create_connection(('127.0.0.1', 5432), 2)" 2>/dev/null; then \
@@ -55,6 +55,10 @@ bench: install tools
 STUDIES ?= 100000
 bench-find: install
 	$(BIN)/python bench/find_bench.py --studies $(STUDIES) --patients $$(( $(STUDIES) / 5 ))
+
+# C-MOVE and C-GET of 500 512x512 16-bit images beside DCMTK storescu's ceiling.
+bench-move: install tools
+	$(BIN)/python bench/move_bench.py
 
 psql:
 	psql "postgresql://minipacs:$${POSTGRES_PASSWORD:-minipacs}@127.0.0.1:$${PACS_DB_HOST_PORT:-5433}/minipacs"

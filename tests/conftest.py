@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.helpers import VENV_BIN, Pacs, c_echo, free_port, start_process, wait_until
+from tests.helpers import VENV_BIN, Pacs, Process, c_echo, free_port, start_process, wait_until
 
 ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -101,3 +101,25 @@ def start_listener(
 def pacs(start_listener: Callable[..., Pacs]) -> Pacs:
     """The session's listener with default settings."""
     return start_listener()
+
+
+@pytest.fixture(scope="session")
+def start_sender(
+    base_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Process]]:
+    """Start a `minipacs sender` for a listener's archive (same storage, same
+    Redis prefix) with extra PACS_* settings; stopped at the end of the session."""
+    started: list[Process] = []
+
+    def start(pacs: Pacs, **settings: str) -> Process:
+        workdir = tmp_path_factory.mktemp("sender")
+        shared = {k: pacs.env[k] for k in ("PACS_STORAGE_DIR", "PACS_REDIS_PREFIX", "REDIS_URL")}
+        env = base_env | shared | settings
+        process = start_process(["sender"], env, workdir / "sender.log")
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.popen.poll() is None:
+            process.stop()

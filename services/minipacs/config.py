@@ -53,6 +53,11 @@ class Settings:
     tls_cert: Path | None
     tls_key: Path | None
     tls_ca: Path | None
+    job_reclaim_seconds: float
+    job_max_attempts: int
+    move_connect_retries: int
+    move_retry_delay: float
+    move_connect_timeout: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -94,6 +99,11 @@ class Settings:
             tls_cert=reader.get("PACS_TLS_CERT", "", _optional_file),
             tls_key=reader.get("PACS_TLS_KEY", "", _optional_file),
             tls_ca=reader.get("PACS_TLS_CA", "", _optional_file),
+            job_reclaim_seconds=reader.get("PACS_JOB_RECLAIM_SECONDS", "60", _positive_float),
+            job_max_attempts=reader.get("PACS_JOB_MAX_ATTEMPTS", "5", _positive_int),
+            move_connect_retries=reader.get("PACS_MOVE_CONNECT_RETRIES", "3", _non_negative_int),
+            move_retry_delay=reader.get("PACS_MOVE_RETRY_DELAY", "1", _non_negative_float),
+            move_connect_timeout=reader.get("PACS_MOVE_CONNECT_TIMEOUT", "5", _positive_float),
         )
         if (settings.tls_cert is None) != (settings.tls_key is None):
             reader.errors.append("PACS_TLS_CERT and PACS_TLS_KEY: set both or neither")

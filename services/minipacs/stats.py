@@ -27,6 +27,8 @@ COUNTERS = (
     "mwl_count",
     "n_create_count",
     "n_set_count",
+    "instances_sent",  # C-MOVE and C-GET sub-operations that succeeded
+    "instances_failed",  # ... and that failed
 )
 
 FLUSH_INTERVAL_SECONDS = 1.0
@@ -79,6 +81,16 @@ class Statistics:
     def _run(self) -> None:
         while not self._stop.wait(FLUSH_INTERVAL_SECONDS):
             self.flush()
+
+
+def increment(pool: psycopg_pool.ConnectionPool, name: str, by: int = 1) -> None:
+    """Add to a counter now, in its own transaction: for counts that come in
+    batches (a job's instances). Logged and dropped when PostgreSQL is down."""
+    try:
+        with transaction(pool) as conn:
+            conn.execute(_ADD, (name, by))
+    except DatabaseUnavailable as exc:
+        log.warning("statistics: could not count %s: %s", name, exc)
 
 
 def read_all(pool: psycopg_pool.ConnectionPool) -> dict[str, int]:

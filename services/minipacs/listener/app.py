@@ -8,12 +8,17 @@ import ssl
 import threading
 from collections.abc import Callable, Iterator
 
+import redis
 from psycopg_pool import ConnectionPool
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 from pynetdicom.events import Event
 from pynetdicom.sop_class import (
     ModalityPerformedProcedureStep,
     ModalityWorklistInformationFind,
+    PatientRootQueryRetrieveInformationModelGet,
+    PatientRootQueryRetrieveInformationModelMove,
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
     Verification,
 )
 
@@ -21,7 +26,7 @@ from minipacs import remote_aes, storage, tls
 from minipacs.archive import Archive
 from minipacs.config import Settings
 from minipacs.db import DatabaseUnavailable, create_pool, transaction
-from minipacs.listener import handlers, query
+from minipacs.listener import handlers, query, retrieve
 from minipacs.listener.gate import OperationGate
 from minipacs.listener.mpps import mpps_handlers
 from minipacs.listener.operations import ListenerContext, status_dataset
@@ -29,10 +34,18 @@ from minipacs.listener.server import start as start_server
 from minipacs.listener.sockets import refuse_oversize_pdus
 from minipacs.listener.supervisor import supervise
 from minipacs.listener.worklist import worklist_find
+from minipacs.queue import JobQueue
 from minipacs.stats import Statistics
 from minipacs.status import Status
 
 log = logging.getLogger(__name__)
+
+RETRIEVE_MODELS = (
+    PatientRootQueryRetrieveInformationModelMove,
+    StudyRootQueryRetrieveInformationModelMove,
+    PatientRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelGet,
+)
 
 
 def build_ae(settings: Settings) -> AE:
@@ -50,8 +63,14 @@ def build_ae(settings: Settings) -> AE:
     ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
     # Real modalities send compressed data: accept every transfer syntax and
     # store the bytes as received.
+    # scu_role/scp_role: accept the SCP/SCU role selection a C-GET requestor
+    # proposes, so its storage contexts carry our C-STORE sub-operations.
     for context in AllStoragePresentationContexts:
-        ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+        ae.add_supported_context(
+            context.abstract_syntax, ALL_TRANSFER_SYNTAXES, scu_role=True, scp_role=True
+        )
+    for model in RETRIEVE_MODELS:
+        ae.add_supported_context(model, ALL_TRANSFER_SYNTAXES)
     for sop_class in query.SOP_CLASSES:
         ae.add_supported_context(sop_class, ALL_TRANSFER_SYNTAXES)
     if settings.enable_worklist:
@@ -147,6 +166,12 @@ def serve(settings: Settings, ssl_context: ssl.SSLContext | None) -> int:
         stats=Statistics(pool).start(),
     )
 
+    # Connects lazily: the listener serves everything but C-MOVE without Redis.
+    redis_client = redis.Redis.from_url(
+        settings.redis_url, socket_timeout=5, socket_connect_timeout=2
+    )
+    retrieve.install(pool)
+
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -156,7 +181,10 @@ def serve(settings: Settings, ssl_context: ssl.SSLContext | None) -> int:
     server = start_server(
         ae,
         (settings.bind_address, settings.port),
-        handlers.association_handlers() + handlers.service_handlers(ctx) + dimse_handlers(ctx),
+        handlers.association_handlers()
+        + handlers.service_handlers(ctx)
+        + dimse_handlers(ctx)
+        + retrieve.handlers(ctx, JobQueue(redis_client, settings.redis_prefix)),
         ssl_context,
     )
     log.info(
@@ -181,5 +209,6 @@ def serve(settings: Settings, ssl_context: ssl.SSLContext | None) -> int:
         assoc.abort()
     ctx.stats.close()
     pool.close()
+    redis_client.close()
     log.info("listener stopped")
     return 0

@@ -1,0 +1,164 @@
+"""A C-STORE request written straight to the socket.
+
+pynetdicom hands every PDU to its DUL thread through a queue and a state
+machine, and encodes the command set with pydicom: per 512 KB image sent in
+16 KB PDUs that is ~35 thread hand-offs and as many small `send` calls, which
+caps a sub-operation stream at a fraction of what the network carries. Here
+the command set is encoded by hand (PS3.7 9.3.1.1, Implicit VR Little
+Endian), the dataset is read from the Part 10 file as stored, and the P-DATA-TF
+PDUs (PS3.8 9.3.5) for both go out in one `sendall`. The response is still
+received and decoded by pynetdicom, so its state machine sees the association
+exactly as if it had sent the request itself (P-DATA leaves the state at Sta6).
+
+Used only when the file's own transfer syntax was accepted and the socket is
+plain TCP; everything else goes through pynetdicom's `send_c_store`.
+"""
+
+from __future__ import annotations
+
+import queue
+import ssl
+import struct
+import time
+from pathlib import Path
+
+from pynetdicom.association import Association
+
+PDU_HEADER = struct.Struct(">BBI")  # type 0x04, reserved, length
+PDV_HEADER = struct.Struct(">IBB")  # item length, context id, message control header
+C_STORE_RQ = 0x0001
+NO_DATASET, DATASET_PRESENT = 0x0101, 0x0000
+
+
+class NotApplicable(Exception):
+    """The fast path cannot send this; use pynetdicom's."""
+
+
+def dataset_offset(data: bytes) -> int:
+    """Where the dataset starts in a Part 10 file: after the 128-byte
+    preamble, `DICM` and the file meta group, whose first element is its
+    group length (0002,0000) UL in Explicit VR Little Endian."""
+    if data[128:132] != b"DICM" or data[132:136] != b"\x02\x00\x00\x00" or data[136:138] != b"UL":
+        raise NotApplicable("no file meta group length")
+    (group_length,) = struct.unpack_from("<I", data, 140)
+    return 144 + group_length
+
+
+def _element(group: int, elem: int, value: bytes) -> bytes:
+    return struct.pack("<HHI", group, elem, len(value)) + value
+
+
+def _uid(value: str) -> bytes:
+    raw = value.encode("ascii")
+    return raw + b"\x00" if len(raw) % 2 else raw
+
+
+def command_set(
+    sop_class: str,
+    sop_instance: str,
+    msg_id: int,
+    originator_aet: str | None = None,
+    originator_id: int | None = None,
+    priority: int = 0x0002,
+) -> bytes:
+    """C-STORE-RQ command set (PS3.7 table 9.3-1), elements in tag order."""
+    body = [
+        _element(0x0000, 0x0002, _uid(sop_class)),
+        _element(0x0000, 0x0100, struct.pack("<H", C_STORE_RQ)),
+        _element(0x0000, 0x0110, struct.pack("<H", msg_id)),
+        _element(0x0000, 0x0700, struct.pack("<H", priority)),
+        _element(0x0000, 0x0800, struct.pack("<H", DATASET_PRESENT)),
+        _element(0x0000, 0x1000, _uid(sop_instance)),
+    ]
+    if originator_aet:
+        body.append(_element(0x0000, 0x1030, originator_aet.encode("ascii")[:16].ljust(16)))
+    if originator_id is not None:
+        body.append(_element(0x0000, 0x1031, struct.pack("<H", originator_id)))
+    payload = b"".join(body)
+    return _element(0x0000, 0x0000, struct.pack("<I", len(payload))) + payload
+
+
+def pdus(context_id: int, command: bytes, dataset: memoryview, max_pdu: int) -> list[bytes]:
+    """P-DATA-TF PDUs, one PDV each: the command (last fragment bit set,
+    command bit set) then the dataset in fragments that fit `max_pdu`."""
+    out: list[bytes] = []
+    room = (max_pdu - 6) if max_pdu else max(len(command), len(dataset)) + 1
+
+    def add(chunk: bytes | memoryview, control: int) -> None:
+        item = PDV_HEADER.pack(len(chunk) + 2, context_id, control)
+        out.append(PDU_HEADER.pack(0x04, 0, len(item) + len(chunk)) + item)
+        out.append(chunk)
+
+    for start in range(0, len(command), room):
+        last = start + room >= len(command)
+        add(command[start : start + room], 0x03 if last else 0x01)
+    for start in range(0, len(dataset), room):
+        last = start + room >= len(dataset)
+        add(dataset[start : start + room], 0x02 if last else 0x00)
+    return out
+
+
+def fast_store(
+    assoc: Association,
+    path: Path,
+    context_id: int,
+    sop_class: str,
+    sop_instance: str,
+    msg_id: int,
+    originator_aet: str | None = None,
+    originator_id: int | None = None,
+) -> int | None:
+    """Send one C-STORE-RQ; the response status, None if none came back."""
+    sock = getattr(assoc.dul.socket, "socket", None)
+    if sock is None or isinstance(sock, ssl.SSLSocket):
+        raise NotApplicable("no plain TCP socket")
+    data = path.read_bytes()
+    view = memoryview(data)[dataset_offset(data) :]
+    command = command_set(sop_class, sop_instance, msg_id, originator_aet, originator_id)
+    parts = pdus(context_id, command, view, assoc.dimse.maximum_pdu_size)
+
+    hold_reactor(assoc)
+    sock.sendall(b"".join(parts))
+    return _response_status(assoc)
+
+
+def hold_reactor(assoc: Association) -> None:
+    """Keep pynetdicom's association reactor from taking our C-STORE
+    responses off the DIMSE queue (it serves incoming requests from there).
+
+    On the acceptor side (C-GET) we run inside the reactor thread: nothing to
+    do. On the requestor side the reactor is parked at its checkpoint for the
+    rest of the association. The flag it raises before parking can be seen
+    just after it passed the checkpoint, so wait until it is raised, give the
+    thread time to loop back, and check again: then it is parked.
+    `release_reactor` (or pynetdicom's own send/release) lets it go.
+    """
+    if assoc.is_acceptor or not assoc._reactor_checkpoint.is_set():
+        return
+    assoc._reactor_checkpoint.clear()
+    for _ in range(2):
+        deadline = time.monotonic() + 5
+        while not assoc._is_paused and time.monotonic() < deadline:
+            time.sleep(0.0001)
+        time.sleep(0.01)
+
+
+def release_reactor(assoc: Association) -> None:
+    assoc._reactor_checkpoint.set()
+
+
+def _response_status(assoc: Association) -> int | None:
+    """Wait for the C-STORE response, giving up early if the peer aborted."""
+    limit = assoc.dimse.dimse_timeout
+    deadline = time.monotonic() + (limit if limit else 24 * 3600)
+    while True:
+        try:
+            _cx, rsp = assoc.dimse.msg_queue.get(timeout=0.5)
+            break
+        except queue.Empty:
+            if time.monotonic() > deadline or assoc.acse.is_aborted() or not assoc.dul.is_alive():
+                if assoc.is_established:
+                    assoc.abort()
+                return None
+    status = getattr(rsp, "Status", None)
+    return int(status) if status is not None else None
