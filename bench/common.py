@@ -64,11 +64,13 @@ class Archive:
     database_url: str
     env: dict
     process: subprocess.Popen
+    sender: subprocess.Popen | None = None
 
 
 @contextmanager
-def archive(workdir: Path, **settings: str) -> Iterator[Archive]:
-    """A migrated throwaway database and a `minipacs listener` on a free port."""
+def archive(workdir: Path, sender: bool = False, **settings: str) -> Iterator[Archive]:
+    """A migrated throwaway database and a `minipacs listener` on a free port
+    (and a `minipacs sender` when asked), stopped and dropped afterwards."""
     name = f"minipacs_bench_{uuid.uuid4().hex[:8]}"
     url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
     port = free_port()

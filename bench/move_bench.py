@@ -1,231 +1,173 @@
-"""C-MOVE and C-GET throughput beside DCMTK's ceiling (`make bench-move`).
+"""C-MOVE and C-GET throughput, next to DCMTK's ceiling and Orthanc.
 
-One study of N (default 500) 512x512 16-bit CT images is stored in a
-throwaway Mini PACS (fresh database, Redis prefix and volume; the real
-`minipacs listener` and `minipacs sender` processes), then sent to one DCMTK
-storescp three ways in the same run:
+    python bench/move_bench.py [--count 500] [--runs 3] [--json FILE]
+
+One study of `count` 512x512 16-bit CT images is stored in a throwaway Mini
+PACS (the real `minipacs listener` and `minipacs sender`) and, when installed,
+in Orthanc; then, interleaved in each run:
 
 - storescu -> storescp: the ceiling for one association (no archive at all);
-- movescu  -> Mini PACS -> sender -> storescp (C-MOVE);
-- getscu   -> Mini PACS, instances back on the same association (C-GET).
+- movescu -> archive -> storescp (C-MOVE), for Mini PACS and Orthanc;
+- getscu <- archive on the same association (C-GET), for both.
 
-DCMTK runs with TCP_NODELAY=1 in its environment (Debian's DCMTK only sets
-it then). storescp and getscu receive with --ignore so disk speed does not
-mask network speed. Figures on a shared machine are indicative.
+DCMTK runs with TCP_NODELAY=1 (Debian's DCMTK only sets it then); storescp
+and getscu receive with --ignore so disk speed does not mask network speed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
-import signal
-import socket
+import statistics
 import subprocess
 import sys
-import tempfile
-import time
-import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-VENV_BIN = Path(sys.executable).parent
+from common import archive, ct_study, free_port, scratch_dir, timed, wait_for_port  # noqa: E402
+from references import orthanc, orthanc_available  # noqa: E402
+
 DCMTK = Path("/usr/bin")
-ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-AE_TITLE = "MINI_PACS"
 DEST_AE = "BENCH_SCP"
+DCMTK_ENV = os.environ | {"TCP_NODELAY": "1"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def move(port: int, study_uid: str) -> float:
+    return timed(
+        [
+            str(DCMTK / "movescu"),
+            "-S",
+            "-aec",
+            "MINI_PACS",
+            "-aem",
+            DEST_AE,
+            "-k",
+            "QueryRetrieveLevel=STUDY",
+            "-k",
+            f"StudyInstanceUID={study_uid}",
+            "127.0.0.1",
+            str(port),
+        ],
+        DCMTK_ENV,
+    )
 
 
-def wait_for_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise SystemExit(f"nothing listens on port {port} after {timeout}s")
+def get(port: int, study_uid: str) -> float:
+    return timed(
+        [
+            str(DCMTK / "getscu"),
+            "-S",
+            "--ignore",
+            "-aec",
+            "MINI_PACS",
+            "-k",
+            "QueryRetrieveLevel=STUDY",
+            "-k",
+            f"StudyInstanceUID={study_uid}",
+            "127.0.0.1",
+            str(port),
+        ],
+        DCMTK_ENV,
+    )
 
 
-def make_study(directory: Path, count: int, size: int) -> list[Path]:
-    directory.mkdir(parents=True)
-    study, series = generate_uid(), generate_uid()
-    pixels = os.urandom(size * size * 2)
-    paths = []
-    for n in range(1, count + 1):
-        ds = Dataset()
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = CTImageStorage
-        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-        ds.PatientID, ds.PatientName = "BENCHMOVE", "BENCH^MOVE"
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
-        ds.StudyDate, ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "20240101", "CT", 1, n
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.Rows = ds.Columns = size
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-        ds.PixelData = pixels
-        path = directory / f"{n:05d}.dcm"
-        ds.save_as(path, enforce_file_format=True)
-        paths.append(path)
-    return paths
+def store(port: int, files: list[Path], ae_title: str = "MINI_PACS") -> float:
+    return timed(
+        [str(DCMTK / "storescu"), "-aec", ae_title, "127.0.0.1", str(port), *map(str, files)],
+        DCMTK_ENV,
+    )
 
 
-def run(cmd: list[str], env: dict, timeout: float = 1800) -> float:
-    """Run a client to completion; the wall time in seconds."""
-    started = time.perf_counter()
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    elapsed = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(
-            f"{' '.join(cmd[:3])}... failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+def measure(count: int, runs: int) -> dict:
+    work = scratch_dir()
+    times: dict[str, list[float]] = {}
+    try:
+        files = ct_study(work / "study", count)
+        size = sum(f.stat().st_size for f in files)
+        from pydicom import dcmread
+
+        study_uid = str(dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
+        dest_port = free_port()
+        with ExitStack() as stack:
+            scp = subprocess.Popen(
+                [str(DCMTK / "storescp"), "-aet", DEST_AE, "--ignore", str(dest_port)],
+                env=DCMTK_ENV,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            stack.callback(scp.wait, 10)
+            stack.callback(scp.terminate)
+            wait_for_port(dest_port, 10)
+            pacs = stack.enter_context(
+                archive(work, sender=True, PACS_REMOTE_AES=f"{DEST_AE}=127.0.0.1:{dest_port}")
+            )
+            targets = {"minipacs": pacs.port}
+            if orthanc_available():
+                targets["orthanc"] = stack.enter_context(
+                    orthanc(work / "orthanc", {DEST_AE: ("127.0.0.1", dest_port)})
+                )
+            for port in targets.values():
+                store(port, files)
+            for run in range(runs):
+                times.setdefault("ceiling", []).append(store(dest_port, files, DEST_AE))
+                for name, port in targets.items():
+                    times.setdefault(f"{name}_move", []).append(move(port, study_uid))
+                    times.setdefault(f"{name}_get", []).append(get(port, study_uid))
+                print(f"  move/get run {run + 1}/{runs} done", file=sys.stderr)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result: dict = {"count": count, "image_bytes": size // count, "runs": runs}
+    for name, values in times.items():
+        median = statistics.median(values)
+        result[name] = {
+            "seconds": round(median, 3),
+            "images_per_s": round(count / median, 1),
+            "mb_per_s": round(size / 1e6 / median, 1),
+        }
+    return result
+
+
+def print_table(result: dict) -> None:
+    print(
+        f"\nC-MOVE / C-GET of one study of {result['count']} CT images of "
+        f"{result['image_bytes'] // 1024} KiB to DCMTK storescp, medians of {result['runs']}"
+    )
+    ceiling = result["ceiling"]["images_per_s"]
+    print(f"{'path':<36} {'img/s':>8} {'MB/s':>8} {'of ceiling':>10} {'vs orthanc':>10}")
+    labels = {
+        "ceiling": "storescu -> storescp (ceiling)",
+        "minipacs_move": "minipacs C-MOVE",
+        "minipacs_get": "minipacs C-GET",
+        "orthanc_move": "orthanc C-MOVE",
+        "orthanc_get": "orthanc C-GET",
+    }
+    for key, label in labels.items():
+        if key not in result:
+            continue
+        row = result[key]
+        ref = result.get(key.replace("minipacs", "orthanc")) if key.startswith("minipacs") else None
+        vs = f"{row['images_per_s'] / ref['images_per_s']:.2f}x" if ref else "-"
+        print(
+            f"{label:<36} {row['images_per_s']:>8.1f} {row['mb_per_s']:>8.1f} "
+            f"{row['images_per_s'] / ceiling:>10.0%} {vs:>10}"
         )
-    return elapsed
 
 
-def main() -> int:
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=500)
-    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
-
-    run_id = uuid.uuid4().hex[:8]
-    work = Path(tempfile.mkdtemp(prefix="minipacs-move-bench-"))
-    db_name = f"minipacs_bench_{run_id}"
-    db_url = ADMIN_URL.rsplit("/", 1)[0] + "/" + db_name
-    port, dest_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PACS_")} | {
-        "DATABASE_URL": db_url,
-        "REDIS_URL": REDIS_URL,
-        "PACS_REDIS_PREFIX": f"minipacs-bench-{run_id}",
-        "PACS_AE_TITLE": AE_TITLE,
-        "PACS_PORT": str(port),
-        "PACS_STORAGE_DIR": str(work / "storage"),
-        "PACS_LOG_LEVEL": "WARNING",
-        "PACS_REMOTE_AES": f"{DEST_AE}=127.0.0.1:{dest_port}",
-    }
-    dcmtk_env = os.environ | {"TCP_NODELAY": "1"}
-    processes: list[subprocess.Popen] = []
-
-    def start(cmd: list[str], log: str, environment: dict) -> subprocess.Popen:
-        with (work / log).open("wb") as out:
-            popen = subprocess.Popen(cmd, env=environment, stdout=out, stderr=subprocess.STDOUT)
-        processes.append(popen)
-        return popen
-
-    try:
-        files = make_study(work / "study", args.count, args.size)
-        total_mb = sum(p.stat().st_size for p in files) / 1e6
-        study_uid = str(
-            __import__("pydicom").dcmread(files[0], stop_before_pixels=True).StudyInstanceUID
-        )
-        subprocess.run(
-            [str(VENV_BIN / "minipacs"), "migrate"],
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        start([str(VENV_BIN / "minipacs"), "listener"], "listener.log", env)
-        start([str(VENV_BIN / "minipacs"), "sender"], "sender.log", env)
-        start(
-            [str(DCMTK / "storescp"), "-aet", DEST_AE, "--ignore", str(dest_port)],
-            "storescp.log",
-            dcmtk_env,
-        )
-        wait_for_port(port)
-        wait_for_port(dest_port)
-
-        store = ["-aec", AE_TITLE, "127.0.0.1", str(port), *map(str, files)]
-        ingest = run([str(DCMTK / "storescu"), *store], dcmtk_env)
-        ceiling = run(
-            [
-                str(DCMTK / "storescu"),
-                "-aec",
-                DEST_AE,
-                "127.0.0.1",
-                str(dest_port),
-                *map(str, files),
-            ],
-            dcmtk_env,
-        )
-        keys = ["-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study_uid}"]
-        move = run(
-            [
-                str(DCMTK / "movescu"),
-                "-S",
-                "-aec",
-                AE_TITLE,
-                "-aem",
-                DEST_AE,
-                *keys,
-                "127.0.0.1",
-                str(port),
-            ],
-            dcmtk_env,
-        )
-        get = run(
-            [
-                str(DCMTK / "getscu"),
-                "-S",
-                "--ignore",
-                "-aec",
-                AE_TITLE,
-                *keys,
-                "127.0.0.1",
-                str(port),
-            ],
-            dcmtk_env,
-        )
-
-        print(
-            f"{args.count} instances of {args.size}x{args.size} 16-bit, "
-            f"{total_mb:.0f} MB, one association each"
-        )
-        print(f"{'path':<40} {'seconds':>8} {'inst/s':>8} {'MB/s':>8} {'of ceiling':>10}")
-        for name, seconds in (
-            ("storescu -> storescp (ceiling)", ceiling),
-            ("C-MOVE movescu -> PACS -> storescp", move),
-            ("C-GET getscu <- PACS", get),
-            ("C-STORE storescu -> PACS (ingest)", ingest),
-        ):
-            print(
-                f"{name:<40} {seconds:>8.2f} {args.count / seconds:>8.1f} "
-                f"{total_mb / seconds:>8.1f} {ceiling / seconds:>9.0%}"
-            )
-        return 0
-    finally:
-        for popen in reversed(processes):
-            if popen.poll() is None:
-                popen.send_signal(signal.SIGTERM)
-                try:
-                    popen.wait(30)
-                except subprocess.TimeoutExpired:
-                    popen.kill()
-        try:
-            import redis
-
-            client = redis.Redis.from_url(REDIS_URL)
-            for key in client.scan_iter(f"minipacs-bench-{run_id}:*"):
-                client.delete(key)
-        except Exception as exc:  # cleanup only
-            print(f"could not clean Redis keys: {exc}", file=sys.stderr)
-        with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=10) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db_name))
-            )
-        shutil.rmtree(work, ignore_errors=True)
+    result = measure(args.count, args.runs)
+    print_table(result)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -115,13 +115,16 @@ def store_study(
 
 
 def archived(pacs: Pacs, sop_uids: list[str]) -> dict[str, Path]:
-    """SOP Instance UID -> the file the PACS holds for it."""
-    rows = pacs.rows(
-        "SELECT sop_instance_uid, file_path FROM instances WHERE sop_instance_uid = ANY(%s)",
-        (sop_uids,),
+    """SOP Instance UID -> the file the PACS holds for it, in the order given
+    (callers rely on it: series by series)."""
+    rows = dict(
+        pacs.rows(
+            "SELECT sop_instance_uid, file_path FROM instances WHERE sop_instance_uid = ANY(%s)",
+            (sop_uids,),
+        )
     )
     assert len(rows) == len(sop_uids)
-    return {uid: pacs.storage_dir / path for uid, path in rows}
+    return {uid: pacs.storage_dir / rows[uid] for uid in sop_uids}
 
 
 def assert_delivered(dest: StoreSCP, files: dict[str, Path], timeout: float = 30) -> None:
