@@ -170,3 +170,22 @@ def test_install_rebinds_encode_and_send_and_quietens_below_debug(
     assert DIMSEServiceProvider.send_msg is fastpath.send_msg
     assert _config.LOG_HANDLER_LEVEL == "none"
     assert _config.LOG_RESPONSE_IDENTIFIERS is False
+
+
+VALUES = {"UI": "1.2.840.10008.5.1.4.1.1.2", "US": 7, "UL": 70, "AE": "STORESCU", "LO": "why"}
+
+
+@pytest.mark.parametrize(
+    "name", sorted({cls.__name__ for _, cls in dimse_messages._MESSAGE_TYPES.values()})
+)
+def test_every_command_set_encodes_as_pydicom(name: str) -> None:
+    """Step 1 also encodes the command sets of every other DIMSE message."""
+    message = getattr(dimse_messages, name)()
+    for elem in message.command_set:
+        if elem.VR in VALUES:
+            elem.value = VALUES[elem.VR]
+        elif elem.VR == "AT":
+            elem.value = [0x00100010, 0x00100020]
+    expected = encode(message.command_set, True, True)
+    assert expected
+    assert fastpath.fast_encode(message.command_set, True, True) == expected
