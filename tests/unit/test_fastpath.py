@@ -189,3 +189,9 @@ def test_every_command_set_encodes_as_pydicom(name: str) -> None:
     expected = encode(message.command_set, True, True)
     assert expected
     assert fastpath.fast_encode(message.command_set, True, True) == expected
+
+
+def test_cache_key_covers_every_c_find_rsp_command_element() -> None:
+    derived = {"CommandGroupLength", "CommandField", "CommandDataSetType", "OffendingElement"}
+    keywords = set(dimse_messages._COMMAND_SET_KEYWORDS["C-FIND-RSP"])
+    assert keywords - derived == set(fastpath._RSP_KEYWORDS)
