@@ -26,7 +26,7 @@ from minipacs import remote_aes, storage, tls
 from minipacs.archive import Archive
 from minipacs.config import Settings
 from minipacs.db import DatabaseUnavailable, create_pool, transaction
-from minipacs.listener import handlers, query, retrieve
+from minipacs.listener import fastpath, handlers, query, retrieve
 from minipacs.listener.gate import OperationGate
 from minipacs.listener.mpps import mpps_handlers
 from minipacs.listener.operations import ListenerContext, status_dataset
@@ -178,6 +178,7 @@ def serve(settings: Settings, ssl_context: ssl.SSLContext | None) -> int:
 
     ae = build_ae(settings)
     refuse_oversize_pdus(settings.max_pdu_size)
+    fastpath.install(settings.log_level)  # fast C-FIND responses, see its docstring
     server = start_server(
         ae,
         (settings.bind_address, settings.port),
