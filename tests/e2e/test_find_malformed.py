@@ -20,7 +20,7 @@ from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind as STUDY_ROOT,
 )
 
-from tests.e2e.fault_helpers import store
+from tests.e2e.fault_helpers import c_find, store
 from tests.helpers import Pacs, make_dataset
 
 DOES_NOT_MATCH = 0xA900
@@ -108,7 +108,7 @@ def test_twenty_malformed_identifiers_on_one_association(pacs: Pacs) -> None:
         assert len(cases) >= 20
         answers = {}
         for name, model, query, expected in cases:
-            responses = list(assoc.send_c_find(query, model))
+            responses = c_find(assoc, query, model)
             assert assoc.is_established, f"association dropped after {name}"
             assert len(responses) == 1, (name, responses)
             rsp, found = responses[0]
@@ -118,7 +118,7 @@ def test_twenty_malformed_identifiers_on_one_association(pacs: Pacs) -> None:
             answers[name] = rsp.ErrorComment
 
         good = identifier("STUDY", PatientID="MALFORMED-OK", AccessionNumber="")
-        responses = list(assoc.send_c_find(good, STUDY_ROOT))
+        responses = c_find(assoc, good, STUDY_ROOT)
         assert [r.Status for r, _ in responses] == [0xFF00, 0x0000]
         assert responses[0][1].StudyInstanceUID == ds.StudyInstanceUID
         assert responses[0][1].AccessionNumber == "MALF1"
