@@ -6,6 +6,7 @@ stays up, and a good query afterwards is answered."""
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
@@ -21,7 +22,7 @@ from pynetdicom.sop_class import (
 )
 
 from tests.e2e.fault_helpers import c_find, store
-from tests.helpers import Pacs, make_dataset
+from tests.helpers import Pacs, dcmtk, make_dataset
 
 DOES_NOT_MATCH = 0xA900
 UNABLE = 0xC000
@@ -124,6 +125,21 @@ def test_twenty_malformed_identifiers_on_one_association(pacs: Pacs) -> None:
         assert responses[0][1].AccessionNumber == "MALF1"
     finally:
         assoc.release()
+    log = pacs.process.log()
+    assert "Traceback" not in log
+
+
+def test_findscu_number_too_large_for_is(pacs: Pacs, tmp_path: Path) -> None:
+    """`1e999` parses as infinity: refused like any malformed value, no
+    traceback, and not pynetdicom's catch-all 0xC311."""
+    result = dcmtk(
+        "findscu", "-v", "-S", "-aec", pacs.ae_title,
+        "-k", "QueryRetrieveLevel=IMAGE", "-k", "InstanceNumber=1e999",
+        pacs.host, str(pacs.port), timeout=30,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert "Failed: UnableToProcess" in output, output
+    assert "Traceback" not in pacs.process.log()
     log = pacs.process.log()
     assert "Traceback" not in log
     assert "failed unexpectedly" not in log

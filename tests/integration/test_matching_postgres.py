@@ -148,6 +148,7 @@ def near_misses(value: str) -> set[str]:
 def test_cfind_wildcard_free_value_matches_only_itself(
     conn: psycopg.Connection, keyword: str, column: str, value: str, others: list[str]
 ) -> None:
+    assume(keyword != "PatientSex" or len(value) <= 16)  # CS: longer values are refused
     put_patients(conn, column, near_misses(value) | set(others))
     assert find_values(conn, keyword, value) == {value}
 

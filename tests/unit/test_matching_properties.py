@@ -36,7 +36,7 @@ DIGITS = re.compile(r"[0-9.]*")
 
 def twin(value: str) -> str:
     """The same shape with every other character made harmless."""
-    return "".join(c if c in "*?=\\ " else "x" for c in value)
+    return "".join(c if c in "*?=\\" or c.isspace() else "x" for c in value)
 
 
 def cfind(keyword: str, value: str) -> tuple[str, list] | None:
@@ -47,7 +47,7 @@ def cfind(keyword: str, value: str) -> tuple[str, list] | None:
         # "cannot decode identifier" before matching).
         ds.add_new(ATTRIBUTES[keyword].keyword, ATTRIBUTES[keyword].vr, value)
         query = compile_find(ds, PATIENT_ROOT, MatchOptions())
-    except (IdentifierError, ValueError):
+    except (IdentifierError, ValueError, OverflowError):
         return None
     return query.sql, query.params
 
