@@ -21,6 +21,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 from pynetdicom import AE
+from pynetdicom.association import Association
 from pynetdicom.dimse_primitives import C_STORE
 
 from tests.conftest import ADMIN_URL
@@ -165,3 +166,19 @@ def storescu(pacs: Pacs, files: list[Path], *extra: str) -> subprocess.Popen:
 
 def successes(output: str) -> int:
     return output.count("Received Store Response (Success)")
+
+
+def c_find(
+    assoc: Association, identifier: Dataset, model: str
+) -> list[tuple[Dataset, Dataset | None]]:
+    """Every response of one C-FIND, then wait for the association's reactor
+    to resume. pynetdicom 3 checks only that its reactor *is* paused before
+    sending the next request; right after a final response the flag may still
+    say so from the last pause, and the reactor then takes the next fast
+    response off the queue as "unexpected" (a lost match, or a DIMSE timeout
+    and an abort). Waiting here closes that window between requests."""
+    responses = list(assoc.send_c_find(identifier, model))
+    wait_until(
+        lambda: not assoc._is_paused or not assoc.is_established, 5, "the reactor", interval=0.0002
+    )
+    return responses

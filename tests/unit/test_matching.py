@@ -39,9 +39,9 @@ def compile_(level: str, model: str = STUDY_ROOT, options=OPTIONS, **keys) -> Fi
 
 
 def test_single_value_is_equality_with_the_value_bound() -> None:
-    q = compile_("STUDY", AccessionNumber="ACC'; DROP TABLE x;--")
+    q = compile_("STUDY", AccessionNumber="A'; DROP x;--")  # SH: 16 characters at most
     assert where(q) == "st.accession_number = %s"
-    assert q.params == ["ACC'; DROP TABLE x;--"]
+    assert q.params == ["A'; DROP x;--"]
     assert "DROP" not in q.sql
 
 

@@ -98,6 +98,10 @@ def compile_find(identifier: Dataset, model: str, options: MatchOptions) -> Find
                     f"{keyword} is a {attr.level} key, not valid at {level}", invalid_level=True
                 )
             attr = None
+        if attr is not None and elem.VR == "SQ":
+            # C.4.1.1.3.1: a key's VR is its dictionary VR; a sequence in
+            # place of a string cannot be matched.
+            raise IdentifierError(f"{keyword} is {attr.vr}, not a sequence", invalid_level=True)
         if attr is None or elem.VR == "SQ":
             # C.4.1.1.4: optional keys not supported come back empty, with
             # the 0xFF01 pending status telling the SCU so.
@@ -106,6 +110,7 @@ def compile_find(identifier: Dataset, model: str, options: MatchOptions) -> Find
             continue
         keys.append(_return_key(attr, selects, options))
         if not empty:
+            _check_length(attr, elem.value)
             values[keyword] = elem.value
 
     present = {k.keyword for k in keys}
@@ -165,6 +170,23 @@ def _is_empty(value: Any) -> bool:
     if isinstance(value, MultiValue | list | tuple):
         return all(_is_empty(v) for v in value)
     return str(value).strip(" \x00") == ""
+
+
+# PS3.5 6.2: the longest value of each VR (PN: per component group); ranges
+# (C.2.2.2.5) are two values and a hyphen.
+_MAX_LENGTH = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "UI": 64, "PN": 64, "IS": 12}
+_MAX_LENGTH |= {"DA": 8 * 2 + 1, "TM": 13 * 2 + 1, "DT": 26 * 2 + 1}
+
+
+def _check_length(attr: Attribute, value: Any) -> None:
+    """A value longer than its VR allows is malformed, not data to match."""
+    limit = _MAX_LENGTH.get(attr.vr)
+    if limit is None:
+        return
+    for text in _values(value):
+        parts = text.split("=") if attr.vr == "PN" else [text]
+        if any(len(part) > limit for part in parts):
+            raise IdentifierError(f"{attr.keyword} is longer than {attr.vr} allows ({limit})")
 
 
 def _values(value: Any) -> list[str]:

@@ -61,7 +61,7 @@ def find_handler(ctx: ListenerContext):
             log.info("C-FIND %s from %s: %s: %s", model, who, status.name, exc)
             yield status_dataset(status, str(exc)), None
             return
-        except (ValueError, LookupError, TypeError, NotImplementedError) as exc:
+        except (ValueError, ArithmeticError, LookupError, TypeError, NotImplementedError) as exc:
             log.info("C-FIND %s from %s: undecodable identifier: %s", model, who, exc)
             yield status_dataset(Status.UNABLE_TO_PROCESS, "cannot decode identifier"), None
             return

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
 from minipacs.uids import is_valid_uid
@@ -173,8 +174,12 @@ def _range(
 
 
 def _value(elem: DataElement) -> str:
+    """The element's value as sent: several values (pydicom splits them at
+    the backslash) joined back with it, so UID lists match per C.2.2.2.2."""
     if elem.VR == "SQ" or elem.value is None:
         return ""
+    if isinstance(elem.value, MultiValue | list | tuple):
+        return "\\".join(str(v).strip(" \x00") for v in elem.value)
     return str(elem.value).strip(" \x00")
 
 
