@@ -95,15 +95,20 @@ def archive(workdir: Path, sender: bool = False, **settings: str) -> Iterator[Ar
         timeout=120,
     )
     log = (workdir / f"{name}.log").open("wb")
-    process = subprocess.Popen(
-        [str(VENV_BIN / "minipacs"), "listener"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+    commands = ["listener", "sender"] if sender else ["listener"]
+    processes = [
+        subprocess.Popen(
+            [str(VENV_BIN / "minipacs"), command], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        for command in commands
+    ]
     try:
         wait_for_port(port, 30)
-        yield Archive(port, storage, url, env, process)
+        yield Archive(port, storage, url, env, processes[0], processes[1] if sender else None)
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(60)
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+            process.wait(60)
         log.close()
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(

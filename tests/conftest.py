@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 from psycopg import sql
 
 from tests.helpers import VENV_BIN, Pacs, Process, c_echo, free_port, start_process, wait_until
@@ -50,10 +51,11 @@ def database_url(run_id: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def base_env(database_url: str, run_id: str) -> dict[str, str]:
-    """Environment every `minipacs` process of the session starts from."""
+def base_env(database_url: str, run_id: str) -> Iterator[dict[str, str]]:
+    """Environment every `minipacs` process of the session starts from; the
+    session's Redis keys are deleted at the end."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PACS_")}
-    return env | {
+    yield env | {
         "DATABASE_URL": database_url,
         "REDIS_URL": REDIS_URL,
         "PACS_REDIS_PREFIX": f"minipacs-test-{run_id}",
@@ -61,6 +63,10 @@ def base_env(database_url: str, run_id: str) -> dict[str, str]:
         "PACS_LOG_LEVEL": "INFO",
         "PACS_SHUTDOWN_GRACE_SECONDS": "10",
     }
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=5)
+    for key in client.scan_iter(f"minipacs-test-{run_id}:*", count=1000):
+        client.delete(key)
+    client.close()
 
 
 @pytest.fixture(scope="session")
