@@ -28,7 +28,6 @@ import redis
 HEARTBEAT_TTL_SECONDS = 30
 GROUP = "senders"
 JOB_TTL_SECONDS = 24 * 3600  # progress and cancel keys outlive any requestor
-FINAL_STATES = ("done", "cancelled")
 
 
 def heartbeat_key(prefix: str, host: str | None = None) -> str:

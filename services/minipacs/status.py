@@ -13,7 +13,6 @@ class Status(IntEnum):
 
     # Warnings
     WARNING_SUBOPERATIONS_FAILED = 0xB000  # C-MOVE/C-GET: some sub-operations failed
-    WARNING_COERCION = 0xB000  # C-STORE: coercion of data elements
 
     # C-STORE failures (PS3.4 B.2.3)
     OUT_OF_RESOURCES = 0xA700
