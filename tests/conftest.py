@@ -8,17 +8,23 @@ and drops them at the end.
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 import redis
-from psycopg import sql
 
-from tests.helpers import VENV_BIN, Pacs, Process, c_echo, free_port, start_process, wait_until
+from tests.helpers import (
+    Pacs,
+    Process,
+    c_echo,
+    create_database,
+    drop_database,
+    free_port,
+    start_process,
+    wait_until,
+)
 
 ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -33,21 +39,10 @@ def run_id() -> str:
 @pytest.fixture(scope="session")
 def database_url(run_id: str) -> Iterator[str]:
     """A fresh, migrated database, dropped after the session."""
-    name = f"minipacs_test_{run_id}"
-    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    result = subprocess.run(
-        [str(VENV_BIN / "minipacs"), "migrate"],
-        env=os.environ | {"DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, f"minipacs migrate failed:\n{result.stderr}"
+    url = ADMIN_URL.rsplit("/", 1)[0] + f"/minipacs_test_{run_id}"
+    create_database(url)
     yield url
-    with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    drop_database(ADMIN_URL, url)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import struct
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE
@@ -60,6 +62,28 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def create_database(url: str) -> None:
+    """A fresh, migrated database at `url` (`minipacs migrate` creates it)."""
+    result = subprocess.run(
+        [str(VENV_BIN / "minipacs"), "migrate"],
+        env=os.environ | {"DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, f"minipacs migrate failed:\n{result.stderr}"
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    """Drop the database named at the end of `url`, sessions and all."""
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(url.rsplit("/", 1)[1])
+            )
+        )
 
 
 def query(database_url: str, sql: str, params: Sequence | None = None) -> list[tuple]:

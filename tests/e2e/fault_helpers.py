@@ -4,7 +4,6 @@ on a database of its own, C-STORE with full control over the request."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import signal
 import subprocess
 import uuid
@@ -15,7 +14,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
@@ -25,7 +23,7 @@ from pynetdicom.association import Association
 from pynetdicom.dimse_primitives import C_STORE
 
 from tests.conftest import ADMIN_URL
-from tests.helpers import DCMTK_BIN, VENV_BIN, Pacs, wait_until
+from tests.helpers import DCMTK_BIN, Pacs, create_database, drop_database, wait_until
 
 
 @pytest.fixture(name="isolated")
@@ -36,14 +34,7 @@ def isolated_fixture(
     compares the whole index with one volume) and database faults see only
     this test's archive. Listeners are stopped and the database dropped after."""
     url = base_env["DATABASE_URL"] + "_" + uuid.uuid4().hex[:6]
-    result = subprocess.run(
-        [str(VENV_BIN / "minipacs"), "migrate"],
-        env=os.environ | {"DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
+    create_database(url)
     started: list[Pacs] = []
 
     def start(storage_dir: Path | None = None, **settings: str) -> Pacs:
@@ -54,12 +45,7 @@ def isolated_fixture(
     yield start
     for pacs in started:
         pacs.process.stop(signal.SIGKILL)
-    with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=10) as admin:
-        admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(url.rsplit("/", 1)[1])
-            )
-        )
+    drop_database(ADMIN_URL, url)
 
 
 def indexed(pacs: Pacs, sop_uid: str) -> bool:

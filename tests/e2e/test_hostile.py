@@ -134,15 +134,7 @@ def test_twenty_aborted_associations_leak_no_threads_or_connections(
             assoc.abort()
         # (the senders are daemon threads waiting for answers that never come)
 
-    def settled() -> bool:
-        return _thread_count(pid) <= baseline and not temp_files(pacs.storage_dir)
-
-    wait_until(settled, 30, f"threads back to {baseline} and temp files gone")
-    db = pacs.database_url.rsplit("/", 1)[1]
-    sessions = pacs.rows(
-        "SELECT state FROM pg_stat_activity WHERE datname = %s AND application_name = 'listener'",
-        (db,),
-    )
+    sessions = settled_sessions(pacs, pid, baseline)
     assert len(sessions) <= 10, sessions
     assert all(state == "idle" for (state,) in sessions), sessions
     assert c_echo(pacs.host, pacs.port, pacs.ae_title)
@@ -316,15 +308,22 @@ def test_twenty_clients_killed_mid_transfer_leak_nothing(
         for client in clients:
             client.wait(10)
 
+    sessions = settled_sessions(pacs, pid, baseline)
+    assert all(state == "idle" for (state,) in sessions), sessions
+    assert c_echo(pacs.host, pacs.port, pacs.ae_title)
+    assert pacs.minipacs("verify").returncode == 0
+
+
+def settled_sessions(pacs: Pacs, pid: int, baseline: int) -> list[tuple]:
+    """Wait until the listener is back to `baseline` threads with no temp file
+    left, then return the states of its database sessions."""
+
     def settled() -> bool:
         return _thread_count(pid) <= baseline and not temp_files(pacs.storage_dir)
 
     wait_until(settled, 30, f"threads back to {baseline} and temp files gone")
     db = pacs.database_url.rsplit("/", 1)[1]
-    sessions = pacs.rows(
+    return pacs.rows(
         "SELECT state FROM pg_stat_activity WHERE datname = %s AND application_name = 'listener'",
         (db,),
     )
-    assert all(state == "idle" for (state,) in sessions), sessions
-    assert c_echo(pacs.host, pacs.port, pacs.ae_title)
-    assert pacs.minipacs("verify").returncode == 0
