@@ -156,6 +156,15 @@ class Pacs:
     def rows(self, sql: str, params: Sequence | None = None) -> list[tuple]:
         return query(self.database_url, sql, params)
 
+    def stored_file(self, ds: Dataset) -> Path:
+        """Where the archive keeps `ds`: <storage>/<study>/<series>/<sop>.dcm."""
+        return (
+            self.storage_dir
+            / ds.StudyInstanceUID
+            / ds.SeriesInstanceUID
+            / f"{ds.SOPInstanceUID}.dcm"
+        )
+
     def counters(self) -> dict[str, int]:
         """`minipacs stats --json`."""
         result = self.minipacs("stats", "--json")

@@ -52,12 +52,6 @@ def indexed(pacs: Pacs, sop_uid: str) -> bool:
     return bool(pacs.rows("SELECT 1 FROM instances WHERE sop_instance_uid = %s", (sop_uid,)))
 
 
-def instance_file(pacs: Pacs, ds: Dataset) -> Path:
-    return (
-        pacs.storage_dir / ds.StudyInstanceUID / ds.SeriesInstanceUID / f"{ds.SOPInstanceUID}.dcm"
-    )
-
-
 def temp_files(root: Path) -> list[Path]:
     return list(root.glob("*/*/.*.tmp"))
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from pydicom import dcmread
 from pydicom.uid import generate_uid
@@ -53,18 +51,12 @@ def first_and_second(patient_id: str) -> tuple:
     return first, second
 
 
-def stored_file(pacs: Pacs, ds) -> Path:
-    return (
-        pacs.storage_dir / ds.StudyInstanceUID / ds.SeriesInstanceUID / f"{ds.SOPInstanceUID}.dcm"
-    )
-
-
 def test_keep_answers_success_and_keeps_the_first_copy(pacs: Pacs) -> None:
     first, second = first_and_second("DUPKEEP")
     assert send(pacs, first, second, second) == [(0, ""), (0, ""), (0, "")]
     rows = instance_rows(pacs, first.SOPInstanceUID)
     assert len(rows) == 1
-    assert dcmread(stored_file(pacs, first)).Rows == 8
+    assert dcmread(pacs.stored_file(first)).Rows == 8
     assert pacs.rows("SELECT count(*) FROM patients WHERE patient_id = 'DUPKEEP'") == [(1,)]
 
 
@@ -83,7 +75,7 @@ def test_overwrite_replaces_file_and_row(overwrite_pacs: Pacs) -> None:
     assert send(overwrite_pacs, first, second) == [(0, ""), (0, "")]
     rows = instance_rows(overwrite_pacs, first.SOPInstanceUID)
     assert len(rows) == 1
-    path = stored_file(overwrite_pacs, second)
+    path = overwrite_pacs.stored_file(second)
     assert dcmread(path).Rows == 16
     assert rows[0][3] == path.stat().st_size
     assert rows[0][0] == "SECOND^COPY"
@@ -93,8 +85,8 @@ def test_overwrite_moving_to_another_series_leaves_no_stale_file(overwrite_pacs:
     first = make_dataset(patient_id="DUPMOVE")
     moved = make_dataset(patient_id="DUPMOVE", sop_uid=first.SOPInstanceUID)
     assert send(overwrite_pacs, first, moved) == [(0, ""), (0, "")]
-    assert not stored_file(overwrite_pacs, first).exists()
-    assert stored_file(overwrite_pacs, moved).exists()
+    assert not overwrite_pacs.stored_file(first).exists()
+    assert overwrite_pacs.stored_file(moved).exists()
     rows = instance_rows(overwrite_pacs, first.SOPInstanceUID)
     assert [r[1] for r in rows] == [moved.SeriesInstanceUID]
     assert "re-sent" in overwrite_pacs.process.log()  # the warning names the move
@@ -106,5 +98,5 @@ def test_reject_answers_failure_and_keeps_the_first(reject_pacs: Pacs) -> None:
     assert ok == 0
     assert status == 0xC003
     assert "already archived" in comment
-    assert dcmread(stored_file(reject_pacs, first)).Rows == 8
+    assert dcmread(reject_pacs.stored_file(first)).Rows == 8
     assert len(instance_rows(reject_pacs, first.SOPInstanceUID)) == 1

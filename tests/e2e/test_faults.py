@@ -22,7 +22,6 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from tests.conftest import ADMIN_URL
 from tests.e2e.fault_helpers import (
     indexed,
-    instance_file,
     isolated_fixture,  # noqa: F401 (the `isolated` fixture)
     patients_locked,
     store,
@@ -85,7 +84,7 @@ def test_database_unavailable_fails_the_store_and_recovers_without_restart(
         (status,) = store(pacs, [during])
         assert status.Status == OUT_OF_RESOURCES
         assert "database unavailable" in status.ErrorComment
-        assert not instance_file(pacs, during).exists()
+        assert not pacs.stored_file(during).exists()
         assert temp_files(pacs.storage_dir) == []
         assert c_echo(pacs.host, pacs.port, pacs.ae_title, timeout=10), "listener went down"
 
@@ -93,7 +92,7 @@ def test_database_unavailable_fails_the_store_and_recovers_without_restart(
     assert store(pacs, [after])[0].Status == 0
     assert pacs.process.popen.poll() is None
     assert not indexed(pacs, during.SOPInstanceUID)
-    assert indexed(pacs, after.SOPInstanceUID) and instance_file(pacs, after).is_file()
+    assert indexed(pacs, after.SOPInstanceUID) and pacs.stored_file(after).is_file()
     result = verify(pacs)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -114,7 +113,7 @@ def test_sigkill_mid_store_leaves_no_visible_half_file(
         finally:
             client.kill()
             client.wait(10)
-    assert not instance_file(pacs, ds).exists(), "a half-stored instance is visible"
+    assert not pacs.stored_file(ds).exists(), "a half-stored instance is visible"
     assert not indexed(pacs, ds.SOPInstanceUID)
 
     restarted = isolated(pacs.storage_dir, PACS_TEMP_SWEEP_AGE_SECONDS="0")
@@ -203,7 +202,7 @@ def test_disk_full_answers_out_of_resources_and_indexes_nothing(
         assert full.Status == OUT_OF_RESOURCES
         assert "storage failure" in full.ErrorComment
         assert not indexed(pacs, too_big.SOPInstanceUID)
-        assert not instance_file(pacs, too_big).exists()
+        assert not pacs.stored_file(too_big).exists()
         assert temp_files(pacs.storage_dir) == []
         # The space of the failed write was given back: small stores go on.
         again = make_dataset(patient_id="DISKFULL")
@@ -306,10 +305,10 @@ def test_sigterm_finishes_the_current_store_and_refuses_new_work(
     assert pacs.process.popen.wait(30) == 0
     assert successes(output) == 1, output
     assert indexed(pacs, datasets[0].SOPInstanceUID)
-    assert instance_file(pacs, datasets[0]).is_file()
+    assert pacs.stored_file(datasets[0]).is_file()
     for ds in datasets[1:]:
         assert not indexed(pacs, ds.SOPInstanceUID)
-        assert not instance_file(pacs, ds).exists()
+        assert not pacs.stored_file(ds).exists()
     assert temp_files(pacs.storage_dir) == []
     assert "listener stopped" in pacs.process.log()
 
@@ -320,10 +319,10 @@ def test_verify_reports_and_repairs(isolated: Callable[..., Pacs]) -> None:
     pacs = isolated()
     missing, orphan, truncated = (make_dataset(patient_id="VERIFY") for _ in range(3))
     assert [s.Status for s in store(pacs, [missing, truncated])] == [0, 0]
-    instance_file(pacs, missing).unlink()
-    orphan_path = instance_file(pacs, orphan)
+    pacs.stored_file(missing).unlink()
+    orphan_path = pacs.stored_file(orphan)
     write_dataset(orphan, orphan_path.parent, orphan_path.name)
-    with instance_file(pacs, truncated).open("r+b") as f:
+    with pacs.stored_file(truncated).open("r+b") as f:
         f.truncate(100)
     stray = pacs.storage_dir / "1.2.3" / "4.5.6" / f"{uuid.uuid4().hex}.dcm"
     stray.parent.mkdir(parents=True)
@@ -332,7 +331,7 @@ def test_verify_reports_and_repairs(isolated: Callable[..., Pacs]) -> None:
     result = verify(pacs)
     assert result.returncode == 1
     out = result.stdout
-    assert f"row without file: {instance_file(pacs, missing).relative_to(pacs.storage_dir)}" in out
+    assert f"row without file: {pacs.stored_file(missing).relative_to(pacs.storage_dir)}" in out
     assert f"file without row: {orphan_path.relative_to(pacs.storage_dir)}" in out
     assert "size mismatch" in out and truncated.SOPInstanceUID in out
     assert "INCONSISTENT" in out
@@ -443,7 +442,7 @@ def test_same_instance_from_eight_associations_at_once(
     assert pacs.rows(
         "SELECT count(*) FROM instances WHERE sop_instance_uid = %s", (ds.SOPInstanceUID,)
     ) == [(1,)]
-    assert instance_file(pacs, ds).is_file()
+    assert pacs.stored_file(ds).is_file()
     assert temp_files(pacs.storage_dir) == []
     result = verify(pacs)
     assert result.returncode == 0, result.stdout
@@ -460,6 +459,6 @@ def test_listener_started_while_the_database_is_down_serves_once_it_returns(
         ds = make_dataset(patient_id="DBDOWNATSTART")
         (status,) = store(pacs, [ds])
         assert status.Status == OUT_OF_RESOURCES
-        assert not instance_file(pacs, ds).exists()
+        assert not pacs.stored_file(ds).exists()
     assert store(pacs, [ds])[0].Status == 0
     assert indexed(pacs, ds.SOPInstanceUID)

@@ -15,7 +15,7 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification
 
-from tests.e2e.fault_helpers import indexed, instance_file, store
+from tests.e2e.fault_helpers import indexed, store
 from tests.helpers import (
     Pacs,
     c_echo,
@@ -182,7 +182,7 @@ def test_store_over_tls_with_a_client_certificate(tls_pacs: Pacs, certs: Certs) 
     assoc.release()
     assert status.Status == 0
     assert indexed(tls_pacs, ds.SOPInstanceUID)
-    assert instance_file(tls_pacs, ds).is_file()
+    assert tls_pacs.stored_file(ds).is_file()
     assert "(TLS)" in tls_pacs.process.log()
 
 

@@ -34,15 +34,6 @@ def archive(start_listener) -> Pacs:
     return start_listener(PACS_DUPLICATE_POLICY="overwrite")
 
 
-def stored_path(pacs: Pacs, source) -> Path:
-    return (
-        pacs.storage_dir
-        / source.StudyInstanceUID
-        / source.SeriesInstanceUID
-        / f"{source.SOPInstanceUID}.dcm"
-    )
-
-
 def element_values(ds) -> dict:
     """Every element's value by tag. DCMTK never transmits DataSetTrailingPadding
     and may write encapsulated pixel data as OB where a file said OW, so VRs
@@ -66,7 +57,7 @@ def test_storescu_sends_each_transfer_syntax_and_it_is_kept(archive: Pacs, name:
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
-    stored = dcmread(stored_path(archive, source))
+    stored = dcmread(archive.stored_file(source))
     assert stored.file_meta.TransferSyntaxUID == syntax
     assert element_values(stored) == element_values(source)
     assert stored.PixelData == source.PixelData  # compressed frames untouched
@@ -93,7 +84,7 @@ def test_received_bytes_are_written_verbatim(
     status = assoc.send_c_store(path)
     assoc.release()
     assert status.Status == 0x0000
-    assert dataset_bytes(stored_path(archive, source)) == dataset_bytes(path)
+    assert dataset_bytes(archive.stored_file(source)) == dataset_bytes(path)
 
 
 def charset_files() -> list[Path]:
