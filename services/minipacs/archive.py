@@ -101,70 +101,100 @@ def _store(archive: Archive, request: StoreRequest) -> StoreResult:
         record.series_instance_uid,
         record.sop_instance_uid,
     )
-    with connection(archive.pool) as conn:
-        existing = instances.find_instance(conn, record.sop_instance_uid)
-    if existing is not None:
-        if (existing.study_instance_uid, existing.series_instance_uid) != (
-            record.study_instance_uid,
-            record.series_instance_uid,
-        ):
-            log.warning(
-                "SOP instance %s re-sent by %s under study %s series %s; indexed under "
-                "study %s series %s",
-                record.sop_instance_uid,
-                request.calling_ae,
-                record.study_instance_uid,
-                record.series_instance_uid,
-                existing.study_instance_uid,
-                existing.series_instance_uid,
-            )
-        if archive.duplicate_policy == "keep":
-            return StoreResult(Status.SUCCESS, duplicate=True)
+    replacing = None
+    if archive.duplicate_policy == "overwrite":
+        with connection(archive.pool) as conn:
+            replacing = instances.find_instance(conn, record.sop_instance_uid)
+    # Under keep and reject, the index finds an earlier copy while inserting
+    # (no extra round trip for the common case of a new instance).
+    indexed = _write_and_index(archive, request, record, path, replacing is not None)
+    earlier = replacing or indexed
+    if earlier is not None:
+        _note_resent(request, record, earlier)
+    if indexed is not None:
         if archive.duplicate_policy == "reject":
             return StoreResult(
                 Status.DUPLICATE_REJECTED, "SOP instance already archived (policy reject)"
             )
-
-    _write_and_index(archive, request, record, path, replacing=existing is not None)
-    if existing is not None:
-        old = archive.storage_dir / existing.file_path
+        return StoreResult(Status.SUCCESS, duplicate=True)
+    if replacing is not None:
+        old = archive.storage_dir / replacing.file_path
         if old != path:
             storage.discard(old)
-    return StoreResult(Status.SUCCESS, duplicate=existing is not None)
+    return StoreResult(Status.SUCCESS, duplicate=replacing is not None)
+
+
+def _note_resent(
+    request: StoreRequest, record: InstanceRecord, earlier: instances.StoredInstance
+) -> None:
+    if (earlier.study_instance_uid, earlier.series_instance_uid) != (
+        record.study_instance_uid,
+        record.series_instance_uid,
+    ):
+        log.warning(
+            "SOP instance %s re-sent by %s under study %s series %s; indexed under "
+            "study %s series %s",
+            record.sop_instance_uid,
+            request.calling_ae,
+            record.study_instance_uid,
+            record.series_instance_uid,
+            earlier.study_instance_uid,
+            earlier.series_instance_uid,
+        )
 
 
 def _write_and_index(
-    archive: Archive, request: StoreRequest, record: InstanceRecord, path: Path, replacing: bool
-) -> None:
-    """Temp file + fsync; then in one transaction: the index rows, the rename
-    into place + directory fsync, commit. On any failure nothing new is left
-    behind. A crash between rename and commit leaves a file without a row,
-    which `minipacs verify` reports, never a row without its file."""
-    tmp = storage.write_temp(path, request.part10)
-    existed = True  # until known, a failure must not remove the final path
+    archive: Archive, request: StoreRequest, record: InstanceRecord, path: Path, replace: bool
+) -> instances.StoredInstance | None:
+    """Write and index one instance; nothing new is left behind on failure.
+
+    The temp file is written and fsynced while the server executes the insert
+    of the index rows; then, in the same transaction, the file gets its final
+    name + directory fsync, and commit; then the temp name goes. Never a row
+    without its file; a crash between publishing and commit leaves a file
+    that the next start removes (storage.sweep_temp_files). When the instance
+    is indexed already and not to be replaced, nothing is kept and its
+    indexed copy is returned.
+    """
+    tmp: Path | None = None
+
+    def write_temp() -> None:
+        nonlocal tmp
+        tmp = storage.write_temp(path, request.part10)
+
     published = False
+    existed = True  # until known, a failure must not remove the final path
+    indexed = None
     try:
-        with transaction(archive.pool) as conn:
-            instances.upsert_instance(
+        with transaction(archive.pool, pipeline=True) as conn:
+            indexed = instances.insert_instance(
                 conn,
                 record,
                 transfer_syntax_uid=request.transfer_syntax_uid,
                 file_path=storage.relative_path(archive.storage_dir, path),
                 file_size=len(request.part10),
                 calling_ae=request.calling_ae,
-                refresh_parents=replacing,
+                replace=replace,
+                while_waiting=write_temp,
             )
-            # Looked at only now: the upsert holds this instance's row lock
-            # until commit, so a concurrent store of the same instance has
-            # either committed its file already or waits. Looked at before,
-            # a failed commit here could delete the file of a store that was
-            # answered Success meanwhile.
+            if indexed is not None:
+                raise psycopg.Rollback()  # with any parent rows the insert added
+            assert tmp is not None
+            # Looked at only now: the insert holds this instance's row (or
+            # unique-index entry) until commit, so a concurrent store of the
+            # same instance has either committed its file already or waits.
+            # Looked at before, a failed commit here could delete the file of
+            # a store that was answered Success meanwhile.
             existed = path.exists()
             storage.publish(tmp, path)
             published = True
     except BaseException:
-        if not published:
-            storage.discard(tmp)
-        elif not existed:
+        if published and not existed:
             storage.discard(path)
         raise
+    finally:
+        # Last: until the commit, the temp name marks the published file as
+        # not indexed yet, should the process die (storage.sweep_temp_files).
+        if tmp is not None:
+            storage.discard(tmp)
+    return indexed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from weakref import WeakKeyDictionary
 
 import psycopg
@@ -78,11 +78,20 @@ def connection(pool: psycopg_pool.ConnectionPool) -> Iterator[psycopg.Connection
 
 
 @contextmanager
-def transaction(pool: psycopg_pool.ConnectionPool) -> Iterator[psycopg.Connection]:
+def transaction(
+    pool: psycopg_pool.ConnectionPool, pipeline: bool = False
+) -> Iterator[psycopg.Connection]:
     """Lend a connection inside one transaction; database trouble of any kind
-    (unreachable, pool exhausted, connection lost) becomes DatabaseUnavailable."""
+    (unreachable, pool exhausted, connection lost) becomes DatabaseUnavailable.
+    `pipeline` sends BEGIN together with the first statement (libpq pipeline
+    mode), saving a round trip; statements whose results are not fetched are
+    sent on together too."""
     try:
-        with pool.connection() as conn, conn.transaction():
+        with (
+            pool.connection() as conn,
+            conn.pipeline() if pipeline else nullcontext(),
+            conn.transaction(),
+        ):
             yield conn
     except _ERRORS as exc:
         raise DatabaseUnavailable(str(exc).strip() or type(exc).__name__) from exc

@@ -6,8 +6,11 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+from minipacs.db import DatabaseUnavailable
 from minipacs.uids import check_uid
 
 log = logging.getLogger(__name__)
@@ -35,13 +38,26 @@ def relative_path(root: Path, path: Path) -> str:
     return str(path.relative_to(root))
 
 
-def write_temp(path: Path, data: bytes) -> Path:
-    """Write `data` to a fresh temp file beside `path` and fsync it.
+def _temp_path(path: Path) -> Path:
+    """A fresh temp name beside `path`: `.<name>.<32 hex>.tmp`. It starts with
+    a dot and ends with TMP_SUFFIX so that readers never mistake it for an
+    instance and the start-up sweep can find it."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}{TMP_SUFFIX}")
 
-    The temp name starts with a dot and ends with TMP_SUFFIX so that readers
-    never mistake it for an instance and the start-up sweep can remove it.
-    """
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}{TMP_SUFFIX}")
+
+def _final_path(tmp: Path) -> Path | None:
+    """The instance path a temp name was made for (inverse of _temp_path)."""
+    name = tmp.name
+    if not (name.startswith(".") and name.endswith(TMP_SUFFIX)):
+        return None
+    stem = name[1 : -len(TMP_SUFFIX)]
+    final, dot, token = stem.rpartition(".")
+    return tmp.with_name(final) if dot and len(token) == 32 and final else None
+
+
+def write_temp(path: Path, data: bytes) -> Path:
+    """Write `data` to a fresh temp file beside `path` and fsync it."""
+    tmp = _temp_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -60,10 +76,24 @@ def write_temp(path: Path, data: bytes) -> Path:
 
 
 def publish(tmp: Path, path: Path) -> None:
-    """Atomically move the temp file to its final name and make the rename
-    durable by fsyncing the directory."""
+    """Give the fsynced temp file its final name, atomically, and make that
+    durable by fsyncing the directory.
+
+    The final name is a second link to the file: the temp name stays until
+    the caller has committed the index rows and discards it. A process that
+    dies in between leaves both names on one file, which is how
+    sweep_temp_files tells a published but never indexed file from a
+    committed one.
+    """
     try:
-        os.replace(tmp, path)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            # An earlier copy (PACS_DUPLICATE_POLICY=overwrite) or a file left
+            # without a row: replace it atomically through a second temp name.
+            staged = _temp_path(path)
+            os.link(tmp, staged)
+            os.replace(staged, path)
         fd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -81,22 +111,55 @@ def discard(path: Path) -> None:
         log.warning("could not remove %s: %s", path, exc)
 
 
-def sweep_temp_files(root: Path, min_age_seconds: float) -> int:
-    """Remove temp files left by a process that died mid-store; return how many.
+@dataclass
+class Sweep:
+    removed: int = 0  # temp files of stores that never published
+    rolled_back: int = 0  # published files whose index rows were never committed
+    pending: int = 0  # published files left alone: the index could not be asked
 
-    Only files older than `min_age_seconds` go, so a sweep never races a store
-    in progress in another listener process sharing the volume.
+
+def sweep_temp_files(
+    root: Path, min_age_seconds: float, committed: Callable[[list[Path]], set[Path]]
+) -> Sweep:
+    """Clean up after a process that died mid-store.
+
+    A plain temp file goes. A temp file that shares its inode with its final
+    path was published; `committed(paths)` tells which of those final paths
+    the index holds: for those only the temp name goes, the others (never
+    answered Success) are removed with their temp name. When `committed`
+    raises DatabaseUnavailable they are left for the next start.
+
+    Only files older than `min_age_seconds` are looked at, so a sweep never
+    races a store in progress in another listener process sharing the volume.
     """
-    removed = 0
+    sweep = Sweep()
     if not root.is_dir():
-        return 0
+        return sweep
     cutoff = time.time() - min_age_seconds
+    published: list[tuple[Path, Path]] = []
     for tmp in root.glob(f"*/*/.*{TMP_SUFFIX}"):
         try:
             if tmp.stat().st_mtime > cutoff:
                 continue
+            final = _final_path(tmp)
+            if final is not None and final.exists() and os.path.samefile(tmp, final):
+                published.append((tmp, final))
+                continue
         except FileNotFoundError:
             continue
         discard(tmp)
-        removed += 1
-    return removed
+        sweep.removed += 1
+    if not published:
+        return sweep
+    try:
+        indexed = committed([final for _, final in published])
+    except DatabaseUnavailable as exc:
+        log.warning("left %d published files to the next start: %s", len(published), exc)
+        sweep.pending = len(published)
+        return sweep
+    for tmp, final in published:
+        if final not in indexed:
+            discard(final)
+            sweep.rolled_back += 1
+        discard(tmp)
+    return sweep

@@ -108,7 +108,7 @@ def repair(pool: psycopg_pool.ConnectionPool, root: Path, report: Report) -> Non
             if instances.find_instance(conn, record.sop_instance_uid) is not None:
                 report.unrepairable.append((relative, "its SOP instance is indexed elsewhere"))
                 continue
-            instances.upsert_instance(
+            instances.insert_instance(
                 conn,
                 record,
                 transfer_syntax_uid=str(syntax),

@@ -5,6 +5,7 @@ lost, and nothing half-done may be left behind."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 from psycopg import sql
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from minipacs import storage
 from tests.conftest import ADMIN_URL
 from tests.e2e.fault_helpers import (
     indexed,
@@ -119,6 +121,37 @@ def test_sigkill_mid_store_leaves_no_visible_half_file(
     restarted = isolated(pacs.storage_dir, PACS_TEMP_SWEEP_AGE_SECONDS="0")
     assert temp_files(restarted.storage_dir) == [], "temp files were not swept at start"
     assert "removed 1 temp files" in restarted.process.log()
+    result = verify(restarted)
+    assert result.returncode == 0, result.stdout
+    assert "consistent" in result.stdout
+
+
+def test_restart_completes_stores_interrupted_between_publish_and_commit(
+    isolated: Callable[..., Pacs], tmp_path: Path
+) -> None:
+    """A store publishes the file under its final name as a second link and
+    drops the temp name only after the index commit. A process killed in
+    between leaves both names; the next start removes a file whose rows were
+    never committed (its C-STORE was never answered) and keeps one whose rows
+    were. The state is laid out with the listener's own storage functions, as
+    hitting that sub-millisecond window with SIGKILL cannot be made reliable."""
+    pacs = isolated(PACS_TEMP_SWEEP_AGE_SECONDS="0")
+    committed = make_dataset(patient_id="CRASHED")
+    assert store(pacs, [committed])[0].Status == 0
+    os.link(pacs.stored_file(committed), storage._temp_path(pacs.stored_file(committed)))
+
+    never_committed = make_dataset(patient_id="CRASHED")
+    final = pacs.stored_file(never_committed)
+    part10 = write_dataset(never_committed, tmp_path).read_bytes()
+    storage.publish(storage.write_temp(final, part10), final)
+    assert len(temp_files(pacs.storage_dir)) == 2
+    pacs.process.stop(signal.SIGKILL)
+
+    restarted = isolated(pacs.storage_dir, PACS_TEMP_SWEEP_AGE_SECONDS="0")
+    assert temp_files(restarted.storage_dir) == []
+    assert not final.exists(), "a file never answered Success survived the restart"
+    assert pacs.stored_file(committed).is_file()
+    assert "removed 1 files published by an interrupted store" in restarted.process.log()
     result = verify(restarted)
     assert result.returncode == 0, result.stdout
     assert "consistent" in result.stdout

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
+import redis
+
+from minipacs.queue import heartbeat_key
 from tests.helpers import (
     VENV_BIN,
     Pacs,
@@ -58,15 +62,17 @@ def test_listener_exits_0_on_sigterm_and_refuses_afterwards(start_listener) -> N
 
 def test_sender_starts_beats_and_exits_0_on_sigterm(base_env: dict, tmp_path: Path) -> None:
     sender = start_process(["sender"], base_env, tmp_path / "sender.log")
+    client = redis.Redis.from_url(base_env["REDIS_URL"], socket_timeout=5)
     try:
+        # This sender's own beat: one left by an earlier test's sender would
+        # pass the health check before this one has even started.
+        this_sender = f"{socket.gethostname()}-{sender.popen.pid}".encode()
+        key = heartbeat_key(base_env["PACS_REDIS_PREFIX"])
+        wait_until(lambda: client.get(key) == this_sender, 30, "this sender's heartbeat")
         check = [str(VENV_BIN / "minipacs"), "healthcheck", "--sender"]
-        wait_until(
-            lambda: subprocess.run(check, env=base_env, timeout=10).returncode == 0,
-            30,
-            "the sender heartbeat",
-            interval=0.3,
-        )
+        assert subprocess.run(check, env=base_env, timeout=10).returncode == 0
     finally:
+        client.close()
         code = sender.stop(signal.SIGTERM)
     assert code == 0, sender.log()
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import PurePosixPath
 
 import psycopg
 
@@ -18,8 +20,10 @@ from minipacs.index.record import InstanceRecord
 #
 # A parent inserted by a concurrent transaction that commits while this
 # statement runs is invisible to the statement's snapshot: the statement then
-# stores nothing and returns no row, and the caller runs it again.
-_UPSERT = """
+# stores nothing and returns no row, and the caller runs it again. An instance
+# row that exists already is replaced, or (_INSERT_NEW) left alone: no row is
+# returned then either.
+_PARENTS_AND_INSTANCE = """
 WITH p_new AS (
     INSERT INTO patients (patient_id, patient_name, patient_birth_date, patient_sex)
     VALUES (%(patient_id)s, %(patient_name)s, %(patient_birth_date)s, %(patient_sex)s)
@@ -60,6 +64,19 @@ INSERT INTO instances (series_fk, sop_instance_uid, sop_class_uid, instance_numb
 SELECT se.id, %(sop_instance_uid)s, %(sop_class_uid)s, %(instance_number)s,
     %(transfer_syntax_uid)s, %(file_path)s, %(file_size)s, %(calling_ae)s
 FROM se
+"""
+
+_INSERT_NEW = (
+    _PARENTS_AND_INSTANCE
+    + """
+ON CONFLICT (sop_instance_uid) DO NOTHING
+RETURNING id
+"""
+)
+
+_UPSERT = (
+    _PARENTS_AND_INSTANCE
+    + """
 ON CONFLICT (sop_instance_uid) DO UPDATE SET
     series_fk = EXCLUDED.series_fk,
     sop_class_uid = EXCLUDED.sop_class_uid,
@@ -71,6 +88,7 @@ ON CONFLICT (sop_instance_uid) DO UPDATE SET
     received_at = now()
 RETURNING id
 """
+)
 
 # Each retry sees every parent committed before it started; two concurrent
 # creators of one parent cannot both miss each other's row more than once.
@@ -136,19 +154,28 @@ def find_instance(conn: psycopg.Connection, sop_instance_uid: str) -> StoredInst
     return StoredInstance(*row) if row else None
 
 
-def upsert_instance(
+def insert_instance(
     conn: psycopg.Connection,
     record: InstanceRecord,
     *,
     transfer_syntax_uid: str,
     file_path: str,
     file_size: int,
-    calling_ae: str,
-    refresh_parents: bool = False,
-) -> None:
-    """Insert the patient, study and series rows if new, and the instance row
-    (replacing an earlier one of the same SOP Instance UID). `refresh_parents`
-    also copies the instance's values into existing parent rows."""
+    calling_ae: str | None,
+    replace: bool = False,
+    while_waiting: Callable[[], object] | None = None,
+) -> StoredInstance | None:
+    """Insert the patient, study and series rows if new, and the instance row.
+
+    An instance indexed already is replaced when `replace` is set (its values
+    are copied into the parent rows too) and None is returned. Otherwise
+    nothing of it changes and its indexed copy is returned: the caller then
+    rolls back, as the statement may have added parent rows for it.
+
+    `while_waiting` is called once, after the statement is sent and before its
+    result is read: on a pipelined connection (db.transaction) it runs while
+    the server executes the statement.
+    """
     params = asdict(record) | {
         "transfer_syntax_uid": transfer_syntax_uid,
         "file_path": file_path,
@@ -156,11 +183,27 @@ def upsert_instance(
         "calling_ae": calling_ae,
     }
     for _ in range(_UPSERT_ATTEMPTS):
-        if conn.execute(_UPSERT, params).fetchone():
-            if refresh_parents:
+        cursor = conn.execute(_UPSERT if replace else _INSERT_NEW, params)
+        if while_waiting is not None:
+            while_waiting()
+            while_waiting = None
+        if cursor.fetchone():
+            if replace:
                 conn.execute(_REFRESH_PARENTS, params)
-            return
+            return None
+        if not replace and (existing := find_instance(conn, record.sop_instance_uid)):
+            return existing
     raise IndexRace(f"could not index {record.sop_instance_uid}: parent rows kept vanishing")
+
+
+def committed_files(conn: psycopg.Connection, file_paths: list[str]) -> set[str]:
+    """Those of `file_paths` (relative to the storage root, named after their
+    SOP Instance UID) that instance rows point at."""
+    sop_uids = [PurePosixPath(path).name.removesuffix(".dcm") for path in file_paths]
+    rows = conn.execute(
+        "SELECT file_path FROM instances WHERE sop_instance_uid = ANY(%s)", (sop_uids,)
+    ).fetchall()
+    return {row[0] for row in rows} & set(file_paths)
 
 
 def indexed_files(conn: psycopg.Connection) -> list[tuple[str, str, int]]:

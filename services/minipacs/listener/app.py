@@ -7,6 +7,7 @@ import signal
 import ssl
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import redis
 from psycopg_pool import ConnectionPool
@@ -25,13 +26,13 @@ from pynetdicom.sop_class import (
 from minipacs import remote_aes, storage, tls
 from minipacs.archive import Archive
 from minipacs.config import Settings
-from minipacs.db import DatabaseUnavailable, create_pool, transaction
-from minipacs.listener import fastpath, handlers, query, retrieve
+from minipacs.db import DatabaseUnavailable, connection, create_pool, transaction
+from minipacs.index import instances
+from minipacs.listener import fastpath, handlers, query, retrieve, sockets
 from minipacs.listener.gate import OperationGate
 from minipacs.listener.mpps import mpps_handlers
 from minipacs.listener.operations import ListenerContext, status_dataset
 from minipacs.listener.server import start as start_server
-from minipacs.listener.sockets import refuse_oversize_pdus
 from minipacs.listener.supervisor import supervise
 from minipacs.listener.worklist import worklist_find
 from minipacs.queue import JobQueue
@@ -137,20 +138,37 @@ def run(settings: Settings, worker: bool = False) -> int:
 
 
 def prepare(settings: Settings) -> None:
-    """Once per start, before serving: sweep temp files left by an
-    interrupted store, register PACS_REMOTE_AES."""
+    """Once per start, before serving: clean up after a store interrupted by
+    a crash, register PACS_REMOTE_AES."""
     settings.storage_dir.mkdir(parents=True, exist_ok=True)
-    # Only temp files older than PACS_TEMP_SWEEP_AGE_SECONDS go: several
-    # listener processes may share the volume and be storing right now.
-    swept = storage.sweep_temp_files(settings.storage_dir, settings.temp_sweep_age_seconds)
-    if swept:
-        log.warning("removed %d temp files left by an interrupted store", swept)
-    if settings.remote_aes:
-        pool = create_pool(settings.database_url, 1, settings.db_timeout, "listener-start")
-        try:
+    pool = create_pool(settings.database_url, 1, settings.db_timeout, "listener-start")
+    try:
+        sweep_interrupted_stores(pool, settings)
+        if settings.remote_aes:
             seed_remote_aes(pool, settings)
-        finally:
-            pool.close()
+    finally:
+        pool.close()
+
+
+def sweep_interrupted_stores(pool: ConnectionPool, settings: Settings) -> None:
+    """Only temp files older than PACS_TEMP_SWEEP_AGE_SECONDS are looked at:
+    several listener processes may share the volume and be storing now."""
+    root = settings.storage_dir
+
+    def committed(paths: list[Path]) -> set[Path]:
+        relative = {storage.relative_path(root, path): path for path in paths}
+        with connection(pool) as conn:
+            return {relative[path] for path in instances.committed_files(conn, list(relative))}
+
+    sweep = storage.sweep_temp_files(root, settings.temp_sweep_age_seconds, committed)
+    if sweep.removed:
+        log.warning("removed %d temp files left by an interrupted store", sweep.removed)
+    if sweep.rolled_back:
+        log.warning(
+            "removed %d files published by an interrupted store before their index "
+            "rows were committed (never answered Success)",
+            sweep.rolled_back,
+        )
 
 
 def serve(settings: Settings, ssl_context: ssl.SSLContext | None) -> int:
@@ -177,7 +195,7 @@ def serve(settings: Settings, ssl_context: ssl.SSLContext | None) -> int:
         signal.signal(signum, lambda *_: stop.set())
 
     ae = build_ae(settings)
-    refuse_oversize_pdus(settings.max_pdu_size)
+    sockets.install(settings.max_pdu_size)
     fastpath.install(settings.log_level)  # fast C-FIND responses, see its docstring
     server = start_server(
         ae,

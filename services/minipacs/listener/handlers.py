@@ -8,6 +8,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import evt
 from pynetdicom.events import Event
 
+from minipacs import filemeta
 from minipacs.archive import StoreRequest, store_instance
 from minipacs.listener.operations import ListenerContext, operation, peer, status_dataset
 from minipacs.status import Status
@@ -51,13 +52,17 @@ def service_handlers(ctx: ListenerContext) -> list[tuple]:
     @operation(ctx, "c_store_count")
     def on_c_store(event: Event) -> Dataset:
         request = event.request
+        sop_class_uid = str(request.AffectedSOPClassUID)
+        sop_instance_uid = str(request.AffectedSOPInstanceUID)
+        transfer_syntax_uid = str(event.context.transfer_syntax)
         result = store_instance(
             ctx.archive,
             StoreRequest(
-                part10=event.encoded_dataset(),
-                sop_class_uid=str(request.AffectedSOPClassUID),
-                sop_instance_uid=str(request.AffectedSOPInstanceUID),
-                transfer_syntax_uid=str(event.context.transfer_syntax),
+                part10=filemeta.part10(sop_class_uid, sop_instance_uid, transfer_syntax_uid)
+                + event.encoded_dataset(include_meta=False),
+                sop_class_uid=sop_class_uid,
+                sop_instance_uid=sop_instance_uid,
+                transfer_syntax_uid=transfer_syntax_uid,
                 calling_ae=event.assoc.requestor.ae_title,
                 context_sop_class_uid=str(event.context.abstract_syntax),
             ),

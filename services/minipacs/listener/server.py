@@ -5,9 +5,11 @@ from __future__ import annotations
 import socket
 import threading
 
-from pynetdicom import AE, Association, evt
+from pynetdicom import AE, evt
 from pynetdicom.events import Event
 from pynetdicom.transport import ThreadedAssociationServer
+
+from minipacs.listener import reactors
 
 
 class ArchiveServer(ThreadedAssociationServer):
@@ -35,29 +37,24 @@ class ArchiveServer(ThreadedAssociationServer):
         return client, address
 
 
-# pynetdicom's DUL thread polls its socket and queues, sleeping 1 ms whenever
-# a pass found nothing to do; every PDU and every response then waits up to
-# that long, which caps a bare pynetdicom SCP near 250 images/s where DCMTK's
-# storescp does 500+. 0.2 ms doubles the rate for ~2 % more CPU per idle
-# association (measured in the closing note of the performance issue).
-DUL_LOOP_DELAY_SECONDS = 0.0002
-
-
-def quicken(assoc: Association) -> None:
-    """Shorten the DUL thread's idle sleep for this association (a pynetdicom
-    instance attribute it reads on every pass)."""
-    assoc.dul._run_loop_delay = DUL_LOOP_DELAY_SECONDS
-
-
 def _on_conn_open(event: Event) -> None:
-    quicken(event.assoc)
+    reactors.prepare(event.assoc)
+
+
+def _on_conn_close(event: Event) -> None:
+    reactors.release(event.assoc)
 
 
 def start(ae: AE, address: tuple[str, int], handlers: list, ssl_context=None) -> ArchiveServer:
     """Start serving in a background thread, as `AE.start_server(block=False)` does."""
+    reactors.install()
     server = ae.make_server(
         address,
-        evt_handlers=[(evt.EVT_CONN_OPEN, _on_conn_open), *handlers],
+        evt_handlers=[
+            (evt.EVT_CONN_OPEN, _on_conn_open),
+            (evt.EVT_CONN_CLOSE, _on_conn_close),
+            *handlers,
+        ],
         ssl_context=ssl_context,
         server_class=ArchiveServer,
     )

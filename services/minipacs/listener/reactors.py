@@ -1,0 +1,135 @@
+"""Let pynetdicom's per-association threads sleep until there is work.
+
+Each association runs two threads that poll. The DUL thread looks at its
+socket and queues, then sleeps 1 ms when it found nothing; the association
+thread looks for a decoded request, then sleeps 1 ms, forever. Polling costs
+both ways: every request and every response waits up to a millisecond, and
+an association busy receiving an image burns CPU in dozens of empty passes
+(with a shorter sleep, as this listener once set, more than a third of its
+CPU per stored image). Here a sleep on a prepared association ends as soon as
+there is something to do:
+
+- the DUL thread waits in select() on its socket and a wake-up socket that
+  every put on its queues writes to (at most IDLE_WAKEUP_SECONDS, so its
+  timers are still looked at);
+- the association thread waits on an Event set when a DIMSE message is
+  queued for it.
+
+pynetdicom calls `time.sleep` in both loops; `install` gives its `dul` and
+`association` modules a `time` whose `sleep` does the above on a prepared
+association's own threads and is time.sleep everywhere else.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import ssl
+import threading
+import time
+from typing import Any
+
+from pynetdicom import Association
+from pynetdicom import association as association_module
+from pynetdicom import dul as dul_module
+
+IDLE_WAKEUP_SECONDS = 0.02
+
+
+class Waker:
+    """A socket pair: `wake` from any thread ends the owner's `wait`."""
+
+    def __init__(self) -> None:
+        self._read, self._write = socket.socketpair()
+        self._read.setblocking(False)
+        self._write.setblocking(False)
+
+    def wake(self) -> None:
+        try:
+            self._write.send(b"\0")
+        except OSError:  # full (a wake-up is pending anyway) or closed
+            pass
+
+    def wait(self, sock: socket.socket, timeout: float) -> bool:
+        """Wait until `sock` is readable, `wake` was called or `timeout`
+        passed; False when `sock` cannot be waited on (closed)."""
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True  # decrypted bytes buffered: select() would not see them
+        try:
+            select.select([sock, self._read], [], [], timeout)
+        except (OSError, ValueError):
+            return False
+        try:
+            while self._read.recv(4096):
+                pass
+        except OSError:  # drained (BlockingIOError) or closed
+            pass
+        return True
+
+    def close(self) -> None:
+        self._read.close()
+        self._write.close()
+
+
+class _Clock:
+    """Stands in for the `time` module in pynetdicom's dul and association."""
+
+    def sleep(self, seconds: float) -> None:
+        thread = threading.current_thread()
+        waker: Waker | None = getattr(thread, "minipacs_waker", None)
+        if waker is not None:  # a prepared DUL thread
+            transport = thread.socket  # type: ignore[attr-defined]
+            sock = transport.socket if transport is not None else None
+            if sock is not None and waker.wait(sock, IDLE_WAKEUP_SECONDS):
+                return
+        event: threading.Event | None = getattr(thread, "minipacs_message", None)
+        if event is not None:  # a prepared association thread
+            event.wait(seconds)
+            # Cleared after waking and before the reactor looks at its queue:
+            # a message queued meanwhile is seen now or ends the next sleep.
+            event.clear()
+            return
+        time.sleep(seconds)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+def install() -> None:
+    """Give pynetdicom's dul and association modules the waking clock.
+    Idempotent; call once at listener start."""
+    dul_module.time = _Clock()  # type: ignore[assignment]
+    association_module.time = _Clock()  # type: ignore[assignment]
+
+
+def prepare(assoc: Association) -> Waker:
+    """Make both threads of an acceptor association wake on work; returns
+    the DUL's waker, for `release` when the connection closes."""
+    dul = assoc.dul
+    waker = Waker()
+    for work in (dul.to_provider_queue, dul.event_queue):
+        work.put = _then(work.put, waker.wake)  # type: ignore[method-assign]
+    dul.kill_dul = _then(dul.kill_dul, waker.wake)  # type: ignore[method-assign]
+    dul.minipacs_waker = waker  # type: ignore[attr-defined]  # the DUL is its thread
+
+    message = threading.Event()
+    messages = assoc.dimse.msg_queue
+    messages.put = _then(messages.put, message.set)  # type: ignore[method-assign]
+    assoc.minipacs_message = message  # type: ignore[attr-defined]  # likewise
+    return waker
+
+
+def release(assoc: Association) -> None:
+    """Close the DUL's waker (a late wake on a closed one does nothing)."""
+    waker: Waker | None = getattr(assoc.dul, "minipacs_waker", None)
+    if waker is not None:
+        waker.close()
+
+
+def _then(first: Any, second: Any) -> Any:
+    def both(*args: Any, **kwargs: Any) -> Any:
+        result = first(*args, **kwargs)
+        second()
+        return result
+
+    return both
