@@ -150,9 +150,17 @@ def settle(seconds: float = 0.5) -> None:
 
 class CountingSCP:
     """A pynetdicom Storage SCP in the test process that counts every
-    C-STORE it receives (to see duplicates) and can be slowed down."""
+    C-STORE it receives (to see duplicates) and can be slowed down, answer
+    a failure to every `fail_every`-th instance, or abort the association on
+    receiving the `abort_at`-th."""
 
-    def __init__(self, ae_title: str = "COUNT_SCP", delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        ae_title: str = "COUNT_SCP",
+        delay: float = 0.0,
+        fail_every: int = 0,
+        abort_at: int = 0,
+    ) -> None:
         import threading
         from collections import Counter
 
@@ -161,6 +169,7 @@ class CountingSCP:
         self.ae_title = ae_title
         self.delay = delay
         self.received: Counter[str] = Counter()
+        self.failed: list[str] = []
         self.lock = threading.Lock()
         self.port = free_port()
         ae = AE(ae_title=ae_title)
@@ -170,8 +179,16 @@ class CountingSCP:
         def on_store(event) -> int:
             if self.delay:
                 time.sleep(self.delay)
+            uid = str(event.request.AffectedSOPInstanceUID)
             with self.lock:
-                self.received[str(event.request.AffectedSOPInstanceUID)] += 1
+                self.received[uid] += 1
+                number = sum(self.received.values())
+                if abort_at and number == abort_at:
+                    event.assoc.abort()
+                    return 0xA700
+                if fail_every and number % fail_every == 0:
+                    self.failed.append(uid)
+                    return 0xA700  # Out of resources
             return 0
 
         self.server = ae.start_server(

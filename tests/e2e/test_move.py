@@ -384,3 +384,45 @@ def test_c_cancel_mid_job_stops_the_sender(pacs: Pacs, sender: Process, tmp_path
         assert slow.count() <= delivered + 1
     finally:
         slow.stop()
+
+
+def test_failures_at_the_destination_are_counted_and_listed(
+    pacs: Pacs, sender: Process, tmp_path: Path
+) -> None:
+    study = store_study(pacs, tmp_path, "DESTFAILS", series=1, per_series=12)
+    scp = CountingSCP("FAILING_SCP", fail_every=3)
+    try:
+        register(pacs, "FAILING_SCP", scp.port)
+        responses = move_with_pynetdicom(pacs, "FAILING_SCP", _study_identifier(study.study_uid))
+    finally:
+        scp.stop()
+    status, rsp, identifier = responses[-1]
+    assert status == 0xB000, responses
+    assert len(scp.failed) == 4
+    assert rsp.NumberOfFailedSuboperations == 4
+    assert rsp.NumberOfCompletedSuboperations == 8
+    assert set(identifier.FailedSOPInstanceUIDList) == set(scp.failed)
+
+
+def test_destination_aborting_mid_job_fails_the_rest_and_the_sender_goes_on(
+    pacs: Pacs, sender: Process, dest: StoreSCP, tmp_path: Path
+) -> None:
+    study = store_study(pacs, tmp_path, "DESTABORTS", series=1, per_series=12)
+    scp = CountingSCP("ABORTING_SCP", abort_at=5)
+    try:
+        register(pacs, "ABORTING_SCP", scp.port)
+        responses = move_with_pynetdicom(pacs, "ABORTING_SCP", _study_identifier(study.study_uid))
+    finally:
+        scp.stop()
+    status, rsp, identifier = responses[-1]
+    assert status == 0xB000, responses
+    assert rsp.NumberOfCompletedSuboperations == 4
+    assert rsp.NumberOfFailedSuboperations == 8
+    assert len(identifier.FailedSOPInstanceUIDList) == 8
+    # The same sender serves the next job.
+    register(pacs, "DEST_SCP", dest.port)
+    result = movescu(
+        pacs, "DEST_SCP", "QueryRetrieveLevel=STUDY", f"StudyInstanceUID={study.study_uid}"
+    )
+    assert result.returncode == 0, result.stderr
+    assert_delivered(dest, study.files)

@@ -20,7 +20,7 @@ from pynetdicom.status import QR_GET_SERVICE_CLASS_STATUS, QR_MOVE_SERVICE_CLASS
 
 from minipacs import stats
 from minipacs.index.retrieve import MODELS
-from minipacs.sender.send import BUSY_LOOP_DELAY, Counts, enable_raw_sending, store_file
+from minipacs.sender.send import Counts, enable_raw_sending, store_file
 from minipacs.status import Status
 
 log = logging.getLogger(__name__)
@@ -124,13 +124,7 @@ class RetrieveServiceClass(QueryRetrieveServiceClass):
         if counts.remaining == 0:
             respond(Status.SUCCESS, counts, None)
             return
-        failed: list[str] = []
-        idle_delay = self.assoc.dul._run_loop_delay
-        self.assoc.dul._run_loop_delay = BUSY_LOOP_DELAY
-        try:
-            self._send_all(req, generator, respond, counts, failed)
-        finally:
-            self.assoc.dul._run_loop_delay = idle_delay
+        self._send_all(req, generator, respond, counts, [])
 
     def _send_all(
         self, req: Any, generator: Iterator, respond: Any, counts: Counts, failed: list[str]

@@ -9,7 +9,7 @@ from pynetdicom import AE, evt
 from pynetdicom.events import Event
 from pynetdicom.transport import ThreadedAssociationServer
 
-from minipacs.listener import reactors
+from minipacs import reactors
 
 
 class ArchiveServer(ThreadedAssociationServer):

@@ -4,47 +4,15 @@ listener/server.py)."""
 
 from __future__ import annotations
 
-import socket
-
 from pynetdicom.transport import AssociationSocket
+
+from minipacs.netio import read_exactly
 
 # An A-ASSOCIATE-RQ proposing a hundred presentation contexts is a few tens of
 # kilobytes; no PDU we accept needs more than this or PACS_MAX_PDU_SIZE.
 MIN_PDU_LIMIT = 1 << 20
 
 _original_recv = AssociationSocket.recv
-
-
-def read_exactly(sock: socket.socket, nr_bytes: int) -> bytearray:
-    """Read `nr_bytes` (fewer only if the peer closes the connection).
-
-    pynetdicom's own AssociationSocket.recv reads 4 KiB per system call and
-    appends each piece to the result: 128 calls and as many copies for a
-    512 KiB image. This fills one buffer with as few calls as the kernel
-    allows. After each read it asks for an immediate ACK (TCP_QUICKACK, which
-    Linux clears by itself): a client that leaves Nagle's algorithm on, as
-    DCMTK does unless TCP_NODELAY is set in its environment, otherwise holds
-    the tail of every message until our delayed ACK (up to 40 ms) arrives.
-    """
-    buffer = bytearray(nr_bytes)
-    view = memoryview(buffer)
-    received = 0
-    while received < nr_bytes:
-        count = sock.recv_into(view[received:], nr_bytes - received)
-        if not count:
-            del view
-            del buffer[received:]
-            return buffer
-        received += count
-        _quickack(sock)
-    return buffer
-
-
-def _quickack(sock: socket.socket) -> None:
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
-    except (OSError, AttributeError):  # not TCP (tests' socketpairs), not Linux
-        pass
 
 
 def install(max_pdu_size: int) -> None:

@@ -6,9 +6,12 @@ machine, and encodes the command set with pydicom: per 512 KB image sent in
 caps a sub-operation stream at a fraction of what the network carries. Here
 the command set is encoded by hand (PS3.7 9.3.1.1, Implicit VR Little
 Endian), the dataset is read from the Part 10 file as stored, and the P-DATA-TF
-PDUs (PS3.8 9.3.5) for both go out in one `sendall`. The response is still
-received and decoded by pynetdicom, so its state machine sees the association
-exactly as if it had sent the request itself (P-DATA leaves the state at Sta6).
+PDUs (PS3.8 9.3.5) for both go out in one `sendall`. On the sender's own
+associations the response is read from the socket here too, while
+pynetdicom's DUL thread is parked (reactors.hold_dul): its state machine
+never sees the exchange, which leaves it where it was (P-DATA keeps Sta6).
+On C-GET (acceptor side) the DUL keeps reading, as the requestor may send a
+C-CANCEL, and the response is taken from pynetdicom's DIMSE queue.
 
 Used only when the file's own transfer syntax was accepted and the socket is
 plain TCP; everything else goes through pynetdicom's `send_c_store`.
@@ -16,7 +19,9 @@ plain TCP; everything else goes through pynetdicom's `send_c_store`.
 
 from __future__ import annotations
 
+import logging
 import queue
+import socket
 import ssl
 import struct
 import time
@@ -24,10 +29,17 @@ from pathlib import Path
 
 from pynetdicom.association import Association
 
+from minipacs import reactors
+from minipacs.netio import read_exactly
+
+log = logging.getLogger(__name__)
+
 PDU_HEADER = struct.Struct(">BBI")  # type 0x04, reserved, length
 PDV_HEADER = struct.Struct(">IBB")  # item length, context id, message control header
-C_STORE_RQ = 0x0001
+C_STORE_RQ, C_STORE_RSP = 0x0001, 0x8001
+MAX_RESPONSE_PDU = 1 << 20  # a C-STORE-RSP is a few hundred bytes
 NO_DATASET, DATASET_PRESENT = 0x0101, 0x0000
+REACTOR_LOOP_BACK_SECONDS = 0.003
 
 
 class NotApplicable(Exception):
@@ -118,7 +130,12 @@ def fast_store(
     parts = pdus(context_id, command, view, assoc.dimse.maximum_pdu_size)
 
     hold_reactor(assoc)
+    # A requestor (the sender) reads its responses from the socket itself;
+    # on C-GET the DUL keeps the socket, as a C-CANCEL may come in.
+    direct = assoc.is_requestor and reactors.hold_dul(assoc)
     sock.sendall(b"".join(parts))
+    if direct:
+        return _read_response(assoc, sock, msg_id)
     return _response_status(assoc)
 
 
@@ -130,7 +147,8 @@ def hold_reactor(assoc: Association) -> None:
     do. On the requestor side the reactor is parked at its checkpoint for the
     rest of the association. The flag it raises before parking can be seen
     just after it passed the checkpoint, so wait until it is raised, give the
-    thread time to loop back, and check again: then it is parked.
+    thread time to loop back (one pass sleeps 1 ms), and check again: then it
+    is parked.
     `release_reactor` (or pynetdicom's own send/release) lets it go.
     """
     if assoc.is_acceptor or not assoc._reactor_checkpoint.is_set():
@@ -140,11 +158,81 @@ def hold_reactor(assoc: Association) -> None:
         deadline = time.monotonic() + 5
         while not assoc._is_paused and time.monotonic() < deadline:
             time.sleep(0.0001)
-        time.sleep(0.01)
+        time.sleep(REACTOR_LOOP_BACK_SECONDS)
 
 
 def release_reactor(assoc: Association) -> None:
+    """Give the association back to pynetdicom's threads."""
+    reactors.release_dul(assoc)
     assoc._reactor_checkpoint.set()
+
+
+def _read_response(assoc: Association, sock: socket.socket, msg_id: int) -> int | None:
+    """The C-STORE-RSP status, read from the socket while the DUL is parked.
+    Anything else (an A-ABORT, a malformed PDU, no data for the DIMSE timeout)
+    aborts the association: None."""
+    status = None
+    try:
+        previous = sock.gettimeout()
+        sock.settimeout(assoc.dimse.dimse_timeout or None)
+        try:
+            status = response_status(read_command(sock), msg_id)
+        finally:
+            sock.settimeout(previous)
+    except (OSError, struct.error):
+        pass
+    if status is None:
+        log.warning("no usable C-STORE response to message %d; aborting", msg_id)
+        reactors.release_dul(assoc)
+        if assoc.is_established:
+            assoc.abort()
+    return status
+
+
+def read_command(sock: socket.socket) -> bytes | None:
+    """The command set of the next DIMSE message: P-DATA-TF PDUs up to its
+    last command fragment (PS3.8 9.3.5, E.2); None for any other PDU, a
+    dataset fragment or a connection closed midway."""
+    command = bytearray()
+    while True:
+        header = read_exactly(sock, PDU_HEADER.size)
+        if len(header) < PDU_HEADER.size:
+            return None
+        pdu_type, _, length = PDU_HEADER.unpack(header)
+        if pdu_type != 0x04 or length > MAX_RESPONSE_PDU:
+            return None
+        body = read_exactly(sock, length)
+        if len(body) < length:
+            return None
+        offset = 0
+        while offset + PDV_HEADER.size <= length:
+            item_length, _context, control = PDV_HEADER.unpack_from(body, offset)
+            if not control & 0x01 or item_length < 2:
+                return None
+            command += body[offset + PDV_HEADER.size : offset + 4 + item_length]
+            offset += 4 + item_length
+            if control & 0x02:
+                return bytes(command)
+
+
+def response_status(command: bytes | None, msg_id: int) -> int | None:
+    """Status (0000,0900) of a C-STORE-RSP command set (Implicit VR Little
+    Endian) answering `msg_id`; None for anything else."""
+    if command is None:
+        return None
+    values: dict[int, bytes] = {}
+    offset = 0
+    while offset + 8 <= len(command):
+        group, element, length = struct.unpack_from("<HHI", command, offset)
+        values[group << 16 | element] = command[offset + 8 : offset + 8 + length]
+        offset += 8 + length
+    if (
+        values.get(0x0100) != struct.pack("<H", C_STORE_RSP)
+        or values.get(0x0120) != struct.pack("<H", msg_id)
+        or len(values.get(0x0900, b"")) != 2
+    ):
+        return None
+    return struct.unpack("<H", values[0x0900])[0]
 
 
 def _response_status(assoc: Association) -> int | None:

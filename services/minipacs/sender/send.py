@@ -17,36 +17,41 @@ from pynetdicom import AE, _config, evt
 from pynetdicom.association import Association
 from pynetdicom.events import Event
 
+from minipacs import reactors
 from minipacs.queue import Job, JobInstance, JobQueue, Progress
 from minipacs.sender.fastsend import NotApplicable, fast_store, release_reactor
 
 log = logging.getLogger(__name__)
 
 MAX_CONTEXTS = 128  # PS3.8: presentation context ids are odd numbers 1..255
-# pynetdicom's DUL thread sleeps this long between polls when idle (default
-# 1 ms); every C-STORE response waits for the next poll. Shortened only while
-# an association is streaming sub-operations.
-BUSY_LOOP_DELAY = 0.0001
 REPORT_INTERVAL = 0.1  # seconds between progress events while sending
 WARNING_STATUSES = {0xB000, 0xB006, 0xB007}
 
 
 def enable_raw_sending() -> None:
     """Make `send_c_store(path)` stream the file's encoded dataset from disk
-    instead of decoding and re-encoding it (pynetdicom's chunked mode)."""
+    instead of decoding and re-encoding it (pynetdicom's chunked mode), and
+    let pynetdicom's threads wait for work instead of polling (reactors)."""
     _config.STORE_SEND_CHUNKED_DATASET = True
+    reactors.install()
 
 
-def set_nodelay(event: Event) -> None:
-    """EVT_CONN_OPEN handler: pynetdicom never sets TCP_NODELAY, so every
+def on_connection(event: Event) -> None:
+    """EVT_CONN_OPEN handler. pynetdicom never sets TCP_NODELAY, so every
     small PDU (a C-STORE command, the last fragment) waits ~40 ms on Nagle
-    plus delayed ACK. The raw socket is `assoc.dul.socket.socket`."""
+    plus delayed ACK. The raw socket is `assoc.dul.socket.socket`. Each
+    C-STORE response is read as soon as it arrives (reactors.prepare)."""
+    reactors.prepare(event.assoc)
     sock = getattr(event.assoc.dul.socket, "socket", None)
     if sock is not None:
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError as exc:
             log.debug("could not set TCP_NODELAY: %s", exc)
+
+
+def on_connection_closed(event: Event) -> None:
+    reactors.release(event.assoc)
 
 
 def is_uncompressed(ts: str) -> bool:
@@ -222,7 +227,6 @@ def send_job(
     outcome = "finished"
     new_failures: list[str] = []
     next_report = 0.0
-    assoc.dul._run_loop_delay = BUSY_LOOP_DELAY
     try:
         for n, inst in enumerate(pending):
             if stop.is_set():
@@ -294,7 +298,10 @@ def _associate(
             dest.host,
             dest.port,
             ae_title=dest.ae_title,
-            evt_handlers=[(evt.EVT_CONN_OPEN, set_nodelay)],
+            evt_handlers=[
+                (evt.EVT_CONN_OPEN, on_connection),
+                (evt.EVT_CONN_CLOSE, on_connection_closed),
+            ],
         )
         if assoc.is_established:
             log.info(

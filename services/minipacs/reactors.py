@@ -66,6 +66,15 @@ class Waker:
             pass
         return True
 
+    def wait_alone(self, timeout: float) -> None:
+        """Wait until `wake` was called or `timeout` passed."""
+        try:
+            select.select([self._read], [], [], timeout)
+            while self._read.recv(4096):
+                pass
+        except (OSError, ValueError):  # drained, or closed under us
+            pass
+
     def close(self) -> None:
         self._read.close()
         self._write.close()
@@ -78,6 +87,10 @@ class _Clock:
         thread = threading.current_thread()
         waker: Waker | None = getattr(thread, "minipacs_waker", None)
         if waker is not None:  # a prepared DUL thread
+            hold: threading.Event | None = getattr(thread, "minipacs_hold", None)
+            if hold is not None:
+                _park(thread, hold, waker)
+                return
             transport = thread.socket  # type: ignore[attr-defined]
             sock = transport.socket if transport is not None else None
             if sock is not None and waker.wait(sock, IDLE_WAKEUP_SECONDS):
@@ -110,6 +123,7 @@ def prepare(assoc: Association) -> Waker:
     for work in (dul.to_provider_queue, dul.event_queue):
         work.put = _then(work.put, waker.wake)  # type: ignore[method-assign]
     dul.kill_dul = _then(dul.kill_dul, waker.wake)  # type: ignore[method-assign]
+    dul.stop_dul = _stopping_wakes(dul, waker)  # type: ignore[method-assign]
     dul.minipacs_waker = waker  # type: ignore[attr-defined]  # the DUL is its thread
 
     message = threading.Event()
@@ -119,11 +133,62 @@ def prepare(assoc: Association) -> Waker:
     return waker
 
 
+def _park(dul: Any, hold: threading.Event, waker: Waker) -> None:
+    """Stay asleep, away from the socket and queues, until `release_dul`."""
+    hold.set()
+    while dul.minipacs_hold is hold:
+        waker.wait_alone(IDLE_WAKEUP_SECONDS)
+
+
+def hold_dul(assoc: Association, timeout: float = 5.0) -> bool:
+    """Park the DUL thread of a prepared association in its sleep, so that the
+    caller may read the association's socket itself (sender/fastsend.py);
+    False when it is not prepared or did not park within `timeout`. The DUL
+    parks only between passes, never mid-PDU. Idempotent."""
+    dul = assoc.dul
+    waker: Waker | None = getattr(dul, "minipacs_waker", None)
+    if waker is None:
+        return False
+    hold: threading.Event | None = getattr(dul, "minipacs_hold", None)
+    if hold is None:
+        hold = threading.Event()
+        dul.minipacs_hold = hold  # type: ignore[attr-defined]
+        waker.wake()
+    if hold.wait(timeout):
+        return True
+    release_dul(assoc)
+    return False
+
+
+def release_dul(assoc: Association) -> None:
+    """Let a parked DUL thread run again."""
+    dul = assoc.dul
+    waker: Waker | None = getattr(dul, "minipacs_waker", None)
+    if getattr(dul, "minipacs_hold", None) is not None and waker is not None:
+        dul.minipacs_hold = None  # type: ignore[attr-defined]
+        waker.wake()
+
+
 def release(assoc: Association) -> None:
     """Close the DUL's waker (a late wake on a closed one does nothing)."""
     waker: Waker | None = getattr(assoc.dul, "minipacs_waker", None)
     if waker is not None:
         waker.close()
+
+
+def _stopping_wakes(dul: Any, waker: Waker) -> Any:
+    """pynetdicom's stop_dul raises the DUL's kill flag itself (in state
+    Sta1, as checked here) and then waits for the thread to end: wake it so
+    it sees the flag now rather than after IDLE_WAKEUP_SECONDS."""
+    stop = dul.stop_dul
+
+    def stop_dul() -> bool:
+        if dul.state_machine.current_state == "Sta1":
+            dul._kill_thread = True
+            waker.wake()
+        return stop()
+
+    return stop_dul
 
 
 def _then(first: Any, second: Any) -> Any:
