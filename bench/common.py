@@ -103,7 +103,7 @@ def archive(workdir: Path, sender: bool = False, **settings: str) -> Iterator[Ar
         for command in commands
     ]
     try:
-        wait_for_port(port, 30)
+        wait_for_echo(port, 30)
         yield Archive(port, storage, url, env, processes[0], processes[1] if sender else None)
     finally:
         for process in processes:
@@ -125,6 +125,23 @@ def wait_for_port(port: int, timeout: float) -> None:
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
+
+
+def wait_for_echo(port: int, timeout: float) -> None:
+    """Wait until the archive answers C-ECHO (with several listener processes
+    the port opens before they are up), then give the others a moment."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        echo = subprocess.run(
+            ["/usr/bin/echoscu", "-to", "2", "-aec", "MINI_PACS", "127.0.0.1", str(port)],
+            capture_output=True,
+            timeout=30,
+        )
+        if echo.returncode == 0:
+            time.sleep(1)
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"no C-ECHO answer on port {port} after {timeout}s")
 
 
 def timed(args: list[str], env: dict | None = None, timeout: float = 600) -> float:

@@ -6,6 +6,7 @@ import logging
 import signal
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -40,6 +41,8 @@ from minipacs.stats import Statistics
 from minipacs.status import Status
 
 log = logging.getLogger(__name__)
+
+DRAIN_SECONDS = 2.0  # after the last operation, for associations to end by themselves
 
 RETRIEVE_MODELS = (
     PatientRootQueryRetrieveInformationModelMove,
@@ -197,15 +200,22 @@ def serve(settings: Settings, ssl_context: ssl.SSLContext | None) -> int:
     ae = build_ae(settings)
     sockets.install(settings.max_pdu_size)
     fastpath.install(settings.log_level)  # fast C-FIND responses, see its docstring
-    server = start_server(
-        ae,
-        (settings.bind_address, settings.port),
-        handlers.association_handlers()
-        + handlers.service_handlers(ctx)
-        + dimse_handlers(ctx)
-        + retrieve.handlers(ctx, JobQueue(redis_client, settings.redis_prefix)),
-        ssl_context,
-    )
+    try:
+        server = start_server(
+            ae,
+            (settings.bind_address, settings.port),
+            handlers.association_handlers()
+            + handlers.service_handlers(ctx)
+            + dimse_handlers(ctx)
+            + retrieve.handlers(ctx, JobQueue(redis_client, settings.redis_prefix)),
+            ssl_context,
+        )
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", settings.bind_address, settings.port, exc)
+        ctx.stats.close()
+        pool.close()
+        redis_client.close()
+        return 1
     log.info(
         "listening as %s on %s:%d%s, storage %s",
         settings.ae_title,
@@ -224,6 +234,12 @@ def serve(settings: Settings, ssl_context: ssl.SSLContext | None) -> int:
         log.warning(
             "operations still running after %.0fs; aborting them", settings.shutdown_grace_seconds
         )
+    # Responses of the last operations are still on their way out, and peers
+    # whose next request is now refused may release by themselves: give them
+    # a moment before aborting whoever is left.
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while server.active_associations and time.monotonic() < deadline:
+        time.sleep(0.05)
     for assoc in server.active_associations:
         assoc.abort()
     ctx.stats.close()

@@ -1,20 +1,24 @@
 """Several listener processes on one port (PACS_LISTENER_PROCESSES > 1).
 
-A Python process runs on one core at a time; the kernel spreads associations
-over processes that share the port with SO_REUSEPORT. This parent only starts
-them, restarts one that dies, and passes SIGTERM on.
+A Python process runs on one core at a time. This parent opens the listening
+socket and hands it to the processes it starts; each accepts from it when it
+is free to, so associations go to the processes with time for them. It
+restarts a process that dies and passes SIGTERM on.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 
 from minipacs.config import Settings
+from minipacs.listener.server import LISTEN_FD_VARIABLE
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +28,13 @@ MIN_UPTIME_SECONDS = 5.0
 
 
 class _Worker:
-    def __init__(self) -> None:
+    def __init__(self, listening: socket.socket) -> None:
         self.started = time.monotonic()
+        fd = listening.fileno()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "minipacs.cli", "listener", "--worker"]
+            [sys.executable, "-m", "minipacs.cli", "listener", "--worker"],
+            pass_fds=(fd,),
+            env=os.environ | {LISTEN_FD_VARIABLE: str(fd)},
         )
 
 
@@ -37,7 +44,12 @@ def supervise(settings: Settings) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
 
-    workers = [_Worker() for _ in range(settings.listener_processes)]
+    try:
+        listening = socket.create_server((settings.bind_address, settings.port), backlog=128)
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", settings.bind_address, settings.port, exc)
+        return 1
+    workers = [_Worker(listening) for _ in range(settings.listener_processes)]
     log.info(
         "started %d listener processes: %s",
         len(workers),
@@ -57,7 +69,7 @@ def supervise(settings: Settings) -> int:
                 stop.set()
                 break
             log.error("listener process %d exited %d; starting another", worker.process.pid, code)
-            workers[i] = _Worker()
+            workers[i] = _Worker(listening)
 
     for worker in workers:
         if worker.process.poll() is None:
@@ -70,5 +82,6 @@ def supervise(settings: Settings) -> int:
         except subprocess.TimeoutExpired:
             worker.process.kill()
             codes.append(worker.process.wait())
+    listening.close()
     log.info("listener processes stopped: exit codes %s", codes)
     return 1 if failed or any(codes) else 0
