@@ -8,10 +8,11 @@ from io import BytesIO
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.tag import Tag
 
 from minipacs.uids import InvalidUID, check_uid
 
-HEADER_TAGS = [
+HEADER_KEYWORDS = [
     "SpecificCharacterSet",
     "SOPClassUID",
     "SOPInstanceUID",
@@ -33,6 +34,7 @@ HEADER_TAGS = [
     "SeriesNumber",
     "InstanceNumber",
 ]
+HEADER_TAGS = [Tag(keyword) for keyword in HEADER_KEYWORDS]  # dcmread converts names per call
 
 
 class UnreadableDataset(ValueError):
