@@ -27,6 +27,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pynetdicom import Association
@@ -34,46 +35,52 @@ from pynetdicom import association as association_module
 from pynetdicom import dul as dul_module
 
 IDLE_WAKEUP_SECONDS = 0.02
+# While a stream of messages is being queued (`linger`), the DUL polls as
+# pynetdicom does instead of blocking: the responses then go out in batches,
+# not one wake-up and thread switch each (10-15 % on a long C-FIND answer).
+BUSY_POLL_SECONDS = 0.0002
 
 
 class Waker:
-    """A socket pair: `wake` from any thread ends the owner's `wait`."""
+    """A socket pair: `wake` from any thread ends the owner's `wait`. Only a
+    waiting owner is woken (a busy one finds its work itself), which keeps
+    the system call off the path of every queued PDU while data streams."""
 
     def __init__(self) -> None:
         self._read, self._write = socket.socketpair()
         self._read.setblocking(False)
         self._write.setblocking(False)
+        self.waiting = False
+        self.linger_until = 0.0  # see _Clock.sleep
 
     def wake(self) -> None:
+        if not self.waiting:
+            return
         try:
             self._write.send(b"\0")
         except OSError:  # full (a wake-up is pending anyway) or closed
             pass
 
-    def wait(self, sock: socket.socket, timeout: float) -> bool:
-        """Wait until `sock` is readable, `wake` was called or `timeout`
-        passed; False when `sock` cannot be waited on (closed)."""
-        if isinstance(sock, ssl.SSLSocket) and sock.pending():
-            return True  # decrypted bytes buffered: select() would not see them
+    def wait(self, readable: list[socket.socket], timeout: float, work: Callable[[], bool]) -> bool:
+        """Wait until a socket in `readable` can be read, `wake` was called or
+        `timeout` passed; at once when `work()` (looked at once `waiting` is
+        raised, so a `wake` racing this call is never lost). False when the
+        sockets cannot be waited on (closed)."""
+        self.waiting = True
         try:
-            select.select([sock, self._read], [], [], timeout)
+            if work():
+                return True
+            select.select([*readable, self._read], [], [], timeout)
         except (OSError, ValueError):
             return False
+        finally:
+            self.waiting = False
         try:
             while self._read.recv(4096):
                 pass
         except OSError:  # drained (BlockingIOError) or closed
             pass
         return True
-
-    def wait_alone(self, timeout: float) -> None:
-        """Wait until `wake` was called or `timeout` passed."""
-        try:
-            select.select([self._read], [], [], timeout)
-            while self._read.recv(4096):
-                pass
-        except (OSError, ValueError):  # drained, or closed under us
-            pass
 
     def close(self) -> None:
         self._read.close()
@@ -93,7 +100,12 @@ class _Clock:
                 return
             transport = thread.socket  # type: ignore[attr-defined]
             sock = transport.socket if transport is not None else None
-            if sock is not None and waker.wait(sock, IDLE_WAKEUP_SECONDS):
+            if isinstance(sock, ssl.SSLSocket) and sock.pending():
+                return  # decrypted bytes buffered: select() would not see them
+            if time.monotonic() < waker.linger_until:
+                time.sleep(BUSY_POLL_SECONDS)
+                return
+            if sock is not None and waker.wait([sock], IDLE_WAKEUP_SECONDS, _dul_work(thread)):
                 return
         event: threading.Event | None = getattr(thread, "minipacs_message", None)
         if event is not None:  # a prepared association thread
@@ -133,11 +145,30 @@ def prepare(assoc: Association) -> Waker:
     return waker
 
 
+def _dul_work(dul: Any) -> Callable[[], bool]:
+    """Whether the DUL has something to do that a sleep would delay."""
+    return lambda: bool(
+        dul.to_provider_queue.qsize()
+        or dul.event_queue.qsize()
+        or dul._kill_thread
+        or getattr(dul, "minipacs_hold", None) is not None
+    )
+
+
 def _park(dul: Any, hold: threading.Event, waker: Waker) -> None:
     """Stay asleep, away from the socket and queues, until `release_dul`."""
     hold.set()
-    while dul.minipacs_hold is hold:
-        waker.wait_alone(IDLE_WAKEUP_SECONDS)
+    released = lambda: dul.minipacs_hold is not hold  # noqa: E731
+    while not released():
+        waker.wait([], IDLE_WAKEUP_SECONDS, released)
+
+
+def linger(dul: Any, seconds: float) -> None:
+    """Let a prepared DUL poll rather than block for `seconds`: the caller is
+    about to queue many messages one after another."""
+    waker: Waker | None = getattr(dul, "minipacs_waker", None)
+    if waker is not None:
+        waker.linger_until = time.monotonic() + seconds
 
 
 def hold_dul(assoc: Association, timeout: float = 5.0) -> bool:

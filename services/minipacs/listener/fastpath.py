@@ -43,6 +43,7 @@ from pynetdicom.dimse_messages import C_FIND_RSP, DIMSEMessage
 from pynetdicom.dimse_primitives import C_FIND
 from pynetdicom.pdu_primitives import P_DATA
 
+from minipacs import reactors
 from minipacs.fastencode import encode_dataset
 
 _pynetdicom_encode = dsutils.encode
@@ -59,6 +60,7 @@ _commands: dict[tuple, bytes] = {}
 _DUL_WAIT_SECONDS = 5.0
 _DUL_WAIT_STEP = 0.0001
 _DUL_DRAIN_EVERY = 8
+STREAM_LINGER_SECONDS = 0.02  # after a C-FIND response: more are likely to follow
 
 
 def fast_encode(
@@ -92,6 +94,7 @@ def send_msg(self: DIMSEServiceProvider, primitive: object, context_id: int) -> 
     command = find_rsp_command(primitive)
     data = identifier.getvalue() if identifier is not None else b""
     _wait_for_dul(self.dul)
+    reactors.linger(self.dul, STREAM_LINGER_SECONDS)
     for pdata in p_data(context_id, command, data, self.maximum_pdu_size):
         self.dul.send_pdu(pdata)
 
