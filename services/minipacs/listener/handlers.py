@@ -6,11 +6,20 @@ import logging
 
 from pydicom.dataset import Dataset
 from pynetdicom import evt
+from pynetdicom.association import Association
 from pynetdicom.events import Event
 
 from minipacs import filemeta
-from minipacs.archive import StoreRequest, store_instance
-from minipacs.listener.operations import ListenerContext, operation, peer, status_dataset
+from minipacs.archive import StoreRequest, StoreResult, store_instance
+from minipacs.listener import fast_store
+from minipacs.listener.operations import (
+    ListenerContext,
+    guarded,
+    operation,
+    peer,
+    peer_of,
+    status_dataset,
+)
 from minipacs.status import Status
 
 log = logging.getLogger(__name__)
@@ -42,7 +51,7 @@ def association_handlers() -> list[tuple]:
 
 
 def service_handlers(ctx: ListenerContext) -> list[tuple]:
-    """C-ECHO and C-STORE."""
+    """C-ECHO and C-STORE (through pynetdicom, and the fast path)."""
 
     @operation(ctx, "c_echo_count")
     def on_c_echo(event: Event) -> int:
@@ -52,29 +61,69 @@ def service_handlers(ctx: ListenerContext) -> list[tuple]:
     @operation(ctx, "c_store_count")
     def on_c_store(event: Event) -> Dataset:
         request = event.request
-        sop_class_uid = str(request.AffectedSOPClassUID)
-        sop_instance_uid = str(request.AffectedSOPInstanceUID)
-        transfer_syntax_uid = str(event.context.transfer_syntax)
-        result = store_instance(
-            ctx.archive,
-            StoreRequest(
-                part10=filemeta.part10(sop_class_uid, sop_instance_uid, transfer_syntax_uid)
-                + event.encoded_dataset(include_meta=False),
-                sop_class_uid=sop_class_uid,
-                sop_instance_uid=sop_instance_uid,
-                transfer_syntax_uid=transfer_syntax_uid,
-                calling_ae=event.assoc.requestor.ae_title,
-                context_sop_class_uid=str(event.context.abstract_syntax),
-            ),
-        )
-        outcome = result.status.name + (" (duplicate)" if result.duplicate else "")
-        log.info(
-            "C-STORE from %s: %s -> %s%s",
-            peer(event),
-            request.AffectedSOPInstanceUID,
-            outcome,
-            f": {result.comment}" if result.comment else "",
+        result = store_received(
+            ctx,
+            event.assoc,
+            str(request.AffectedSOPClassUID),
+            str(request.AffectedSOPInstanceUID),
+            str(event.context.transfer_syntax),
+            str(event.context.abstract_syntax),
+            event.encoded_dataset(include_meta=False),
         )
         return status_dataset(result.status, result.comment)
 
-    return [(evt.EVT_C_ECHO, on_c_echo), (evt.EVT_C_STORE, on_c_store)]
+    def fast_c_store(assoc: Association, request: fast_store.Request) -> tuple[int, str | None]:
+        def store() -> tuple[int, str | None]:
+            result = store_received(
+                ctx,
+                assoc,
+                request.sop_class_uid,
+                request.sop_instance_uid,
+                request.transfer_syntax_uid,
+                request.context_sop_class_uid,
+                request.dataset,
+            )
+            return result.status, result.comment
+
+        return guarded(
+            ctx, "c_store_count", "on_c_store", peer_of(assoc), store, lambda *failed: failed
+        )
+
+    bound = [(evt.EVT_C_ECHO, on_c_echo), (evt.EVT_C_STORE, on_c_store)]
+    if ctx.settings.log_level != "DEBUG":  # DEBUG shows pynetdicom's view of every message
+        bound.append(
+            (evt.EVT_CONN_OPEN, lambda event: fast_store.install(event.assoc, fast_c_store))
+        )
+    return bound
+
+
+def store_received(
+    ctx: ListenerContext,
+    assoc: Association,
+    sop_class_uid: str,
+    sop_instance_uid: str,
+    transfer_syntax_uid: str,
+    context_sop_class_uid: str,
+    dataset: bytes,
+) -> StoreResult:
+    """Store one received instance and log the outcome."""
+    result = store_instance(
+        ctx.archive,
+        StoreRequest(
+            part10=filemeta.part10(sop_class_uid, sop_instance_uid, transfer_syntax_uid) + dataset,
+            sop_class_uid=sop_class_uid,
+            sop_instance_uid=sop_instance_uid,
+            transfer_syntax_uid=transfer_syntax_uid,
+            calling_ae=assoc.requestor.ae_title,
+            context_sop_class_uid=context_sop_class_uid,
+        ),
+    )
+    outcome = result.status.name + (" (duplicate)" if result.duplicate else "")
+    log.info(
+        "C-STORE from %s: %s -> %s%s",
+        peer_of(assoc),
+        sop_instance_uid,
+        outcome,
+        f": {result.comment}" if result.comment else "",
+    )
+    return result

@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg_pool
 from pydicom.dataset import Dataset
+from pynetdicom.association import Association
 from pynetdicom.events import Event
 
 from minipacs.archive import Archive
@@ -45,8 +46,38 @@ def status_dataset(status: Status, comment: str | None = None) -> Dataset:
 
 def peer(event: Event) -> str:
     """`AE@host:port` of the requestor, for log lines."""
-    requestor = event.assoc.requestor
+    return peer_of(event.assoc)
+
+
+def peer_of(assoc: Association) -> str:
+    requestor = assoc.requestor
     return f"{requestor.ae_title}@{requestor.address}:{requestor.port}"
+
+
+def guarded(
+    ctx: ListenerContext,
+    counter: str,
+    name: str,
+    who: str,
+    call: Callable[[], Any],
+    failure: Callable[[Status, str], Any] = status_dataset,
+) -> Any:
+    """Run one operation: refused once shutdown began, counted, database
+    trouble and any unexpected exception logged with context and answered
+    with a failure status rather than dropped."""
+    if not ctx.gate.enter():
+        return failure(Status.OUT_OF_RESOURCES, "archive is shutting down")
+    try:
+        ctx.stats.increment(counter)
+        return call()
+    except DatabaseUnavailable as exc:
+        log.error("%s from %s: database unavailable: %s", name, who, exc)
+        return failure(Status.OUT_OF_RESOURCES, "database unavailable")
+    except Exception:
+        log.exception("%s from %s failed unexpectedly", name, who)
+        return failure(Status.UNABLE_TO_PROCESS, "internal error, see PACS log")
+    finally:
+        ctx.gate.leave()
 
 
 def operation(
@@ -62,21 +93,9 @@ def operation(
     def decorate(handler: Callable[[Event], Any]) -> Callable[[Event], Any]:
         @functools.wraps(handler)
         def run(event: Event) -> Any:
-            if not ctx.gate.enter():
-                return failure(Status.OUT_OF_RESOURCES, "archive is shutting down")
-            try:
-                ctx.stats.increment(counter)
-                return handler(event)
-            except DatabaseUnavailable as exc:
-                log.error(
-                    "%s from %s: database unavailable: %s", handler.__name__, peer(event), exc
-                )
-                return failure(Status.OUT_OF_RESOURCES, "database unavailable")
-            except Exception:
-                log.exception("%s from %s failed unexpectedly", handler.__name__, peer(event))
-                return failure(Status.UNABLE_TO_PROCESS, "internal error, see PACS log")
-            finally:
-                ctx.gate.leave()
+            return guarded(
+                ctx, counter, handler.__name__, peer(event), lambda: handler(event), failure
+            )
 
         return run
 
