@@ -67,3 +67,64 @@ def test_storescu_stores_files_and_indexes_them(pacs: Pacs, tmp_path: Path) -> N
         assert (pacs.storage_dir / file_path).stat().st_size == size
         assert calling_ae == "STORESCU"
         assert syntax.startswith("1.2.840.10008.1.2")
+
+
+def test_one_association_mixes_echo_store_and_find_in_small_pdus(
+    start_listener, tmp_path: Path
+) -> None:
+    """C-STOREs are taken off the wire by the listener's own reader, every
+    other message by pynetdicom: interleaved on one association, in PDUs of
+    4 KiB (so each instance spans several), each gets its own answer."""
+    from pydicom.dataset import Dataset
+    from pynetdicom import AE
+    from pynetdicom.sop_class import (
+        CTImageStorage,
+        StudyRootQueryRetrieveInformationModelFind,
+        Verification,
+    )
+
+    pacs = start_listener(PACS_MAX_PDU_SIZE="4096")
+    study, series = generate_uid(), generate_uid()
+    datasets = [
+        make_dataset(
+            patient_id="MIXED",
+            study_uid=study,
+            series_uid=series,
+            instance_number=n,
+            rows=64,
+            columns=64,
+        )
+        for n in range(3)
+    ]
+    ae = AE(ae_title="MIXER")
+    for sop_class in (CTImageStorage, StudyRootQueryRetrieveInformationModelFind, Verification):
+        ae.add_requested_context(sop_class)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
+    assoc = ae.associate(pacs.host, pacs.port, ae_title=pacs.ae_title)
+    assert assoc.is_established
+    try:
+        assert assoc.send_c_echo().Status == 0
+        for ds in datasets[:2]:
+            assert assoc.send_c_store(ds).Status == 0
+        assert assoc.send_c_echo().Status == 0
+        assert assoc.send_c_store(datasets[2]).Status == 0
+        query = Dataset()
+        query.QueryRetrieveLevel = "SERIES"
+        query.StudyInstanceUID = study
+        query.SeriesInstanceUID = ""
+        query.NumberOfSeriesRelatedInstances = ""
+        answers = [
+            ident
+            for status, ident in assoc.send_c_find(
+                query, StudyRootQueryRetrieveInformationModelFind
+            )
+            if status.Status == 0xFF00
+        ]
+        assert assoc.send_c_echo().Status == 0
+    finally:
+        assoc.release()
+    assert [int(a.NumberOfSeriesRelatedInstances) for a in answers] == [3]
+    for ds in datasets:
+        stored = dcmread(pacs.stored_file(ds))
+        assert stored.SOPInstanceUID == ds.SOPInstanceUID
+        assert stored.PixelData == ds.PixelData
