@@ -31,12 +31,22 @@ from pynetdicom.association import Association
 from pynetdicom.service_class import StorageServiceClass
 from pynetdicom.sop_class import uid_to_service_class
 
-from minipacs.sender.fastsend import PDU_HEADER, PDV_HEADER, pdus
+from minipacs.sender.fastsend import (
+    C_STORE_RQ,
+    C_STORE_RSP,
+    NO_DATASET,
+    PDU_HEADER,
+    PDV_HEADER,
+    command_element,
+    command_group,
+    command_values,
+    pdus,
+    uid_value,
+)
 
 log = logging.getLogger(__name__)
 
 P_DATA_TF = 0x04
-C_STORE_RQ, C_STORE_RSP, NO_DATASET = 0x0001, 0x8001, 0x0101
 
 
 @dataclass(frozen=True)
@@ -59,20 +69,6 @@ Store = Callable[[Association, Request], tuple[int, str | None]]
 def install(assoc: Association, store: Store) -> None:
     """Read this acceptor association's PDUs through a Reader."""
     assoc.dul._read_pdu_data = Reader(assoc, store).read  # type: ignore[method-assign]
-
-
-def command_values(command: bytes) -> dict[int, bytes] | None:
-    """Element number -> raw value of a group 0000 command set; None when it
-    does not parse."""
-    values: dict[int, bytes] = {}
-    offset = 0
-    while offset + 8 <= len(command):
-        group, element, length = struct.unpack_from("<HHI", command, offset)
-        if group != 0 or offset + 8 + length > len(command):
-            return None
-        values[element] = command[offset + 8 : offset + 8 + length]
-        offset += 8 + length
-    return values if offset == len(command) else None
 
 
 def _us(values: dict[int, bytes], element: int) -> int | None:
@@ -104,30 +100,20 @@ def _pdv_items(body: bytes) -> list[tuple[int, int, bytes]] | None:
     return items
 
 
-def _element(element: int, value: bytes) -> bytes:
-    return struct.pack("<HHI", 0, element, len(value)) + value
-
-
-def _padded(raw: bytes, pad: bytes) -> bytes:
-    return raw + pad if len(raw) % 2 else raw
-
-
 def response_command(request: Request, status: int, comment: str | None) -> bytes:
     """C-STORE-RSP command set (PS3.7 table 9.3-2), elements in tag order."""
-    body = [
-        _element(0x0002, _padded(request.sop_class_uid.encode("ascii", "replace"), b"\x00")),
-        _element(0x0100, struct.pack("<H", C_STORE_RSP)),
-        _element(0x0120, struct.pack("<H", request.message_id)),
-        _element(0x0800, struct.pack("<H", NO_DATASET)),
-        _element(0x0900, struct.pack("<H", status)),
+    elements = [
+        command_element(0x0002, uid_value(request.sop_class_uid)),
+        command_element(0x0100, struct.pack("<H", C_STORE_RSP)),
+        command_element(0x0120, struct.pack("<H", request.message_id)),
+        command_element(0x0800, struct.pack("<H", NO_DATASET)),
+        command_element(0x0900, struct.pack("<H", status)),
     ]
     if comment:
-        body.append(_element(0x0902, _padded(comment[:64].encode("ascii", "replace"), b" ")))
-    body.append(
-        _element(0x1000, _padded(request.sop_instance_uid.encode("ascii", "replace"), b"\x00"))
-    )
-    payload = b"".join(body)
-    return _element(0x0000, struct.pack("<I", len(payload))) + payload
+        text = comment[:64].encode("ascii", "replace")
+        elements.append(command_element(0x0902, text + b" " if len(text) % 2 else text))
+    elements.append(command_element(0x1000, uid_value(request.sop_instance_uid)))
+    return command_group(elements)
 
 
 class Reader:

@@ -56,13 +56,36 @@ def dataset_offset(data: bytes) -> int:
     return 144 + group_length
 
 
-def _element(group: int, elem: int, value: bytes) -> bytes:
-    return struct.pack("<HHI", group, elem, len(value)) + value
+def command_element(element: int, value: bytes) -> bytes:
+    """A command set element (group 0000, Implicit VR Little Endian)."""
+    return struct.pack("<HHI", 0x0000, element, len(value)) + value
 
 
-def _uid(value: str) -> bytes:
-    raw = value.encode("ascii")
+def command_group(elements: list[bytes]) -> bytes:
+    """The elements (in tag order) behind their group length."""
+    payload = b"".join(elements)
+    return command_element(0x0000, struct.pack("<I", len(payload))) + payload
+
+
+def uid_value(value: str) -> bytes:
+    """A UI value padded to even length (a non-ASCII character cannot match
+    any UID, so `?` in its place changes no outcome)."""
+    raw = value.encode("ascii", "replace")
     return raw + b"\x00" if len(raw) % 2 else raw
+
+
+def command_values(command: bytes) -> dict[int, bytes] | None:
+    """Element number -> raw value of a group 0000 command set; None when it
+    does not parse."""
+    values: dict[int, bytes] = {}
+    offset = 0
+    while offset + 8 <= len(command):
+        group, element, length = struct.unpack_from("<HHI", command, offset)
+        if group != 0 or offset + 8 + length > len(command):
+            return None
+        values[element] = command[offset + 8 : offset + 8 + length]
+        offset += 8 + length
+    return values if offset == len(command) else None
 
 
 def command_set(
@@ -75,19 +98,18 @@ def command_set(
 ) -> bytes:
     """C-STORE-RQ command set (PS3.7 table 9.3-1), elements in tag order."""
     body = [
-        _element(0x0000, 0x0002, _uid(sop_class)),
-        _element(0x0000, 0x0100, struct.pack("<H", C_STORE_RQ)),
-        _element(0x0000, 0x0110, struct.pack("<H", msg_id)),
-        _element(0x0000, 0x0700, struct.pack("<H", priority)),
-        _element(0x0000, 0x0800, struct.pack("<H", DATASET_PRESENT)),
-        _element(0x0000, 0x1000, _uid(sop_instance)),
+        command_element(0x0002, uid_value(sop_class)),
+        command_element(0x0100, struct.pack("<H", C_STORE_RQ)),
+        command_element(0x0110, struct.pack("<H", msg_id)),
+        command_element(0x0700, struct.pack("<H", priority)),
+        command_element(0x0800, struct.pack("<H", DATASET_PRESENT)),
+        command_element(0x1000, uid_value(sop_instance)),
     ]
     if originator_aet:
-        body.append(_element(0x0000, 0x1030, originator_aet.encode("ascii")[:16].ljust(16)))
+        body.append(command_element(0x1030, originator_aet.encode("ascii")[:16].ljust(16)))
     if originator_id is not None:
-        body.append(_element(0x0000, 0x1031, struct.pack("<H", originator_id)))
-    payload = b"".join(body)
-    return _element(0x0000, 0x0000, struct.pack("<I", len(payload))) + payload
+        body.append(command_element(0x1031, struct.pack("<H", originator_id)))
+    return command_group(body)
 
 
 def pdus(context_id: int, command: bytes, dataset: memoryview, max_pdu: int) -> list[bytes]:
@@ -218,16 +240,10 @@ def read_command(sock: socket.socket) -> bytes | None:
 def response_status(command: bytes | None, msg_id: int) -> int | None:
     """Status (0000,0900) of a C-STORE-RSP command set (Implicit VR Little
     Endian) answering `msg_id`; None for anything else."""
-    if command is None:
-        return None
-    values: dict[int, bytes] = {}
-    offset = 0
-    while offset + 8 <= len(command):
-        group, element, length = struct.unpack_from("<HHI", command, offset)
-        values[group << 16 | element] = command[offset + 8 : offset + 8 + length]
-        offset += 8 + length
+    values = command_values(command) if command is not None else None
     if (
-        values.get(0x0100) != struct.pack("<H", C_STORE_RSP)
+        values is None
+        or values.get(0x0100) != struct.pack("<H", C_STORE_RSP)
         or values.get(0x0120) != struct.pack("<H", msg_id)
         or len(values.get(0x0900, b"")) != 2
     ):
