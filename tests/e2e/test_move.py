@@ -386,16 +386,21 @@ def test_c_cancel_mid_job_stops_the_sender(pacs: Pacs, sender: Process, tmp_path
         slow.stop()
 
 
+def _move_to(pacs: Pacs, scp: CountingSCP, study_uid: str) -> list:
+    """C-MOVE a study to a test-process SCP, which is stopped afterwards."""
+    try:
+        register(pacs, scp.ae_title, scp.port)
+        return move_with_pynetdicom(pacs, scp.ae_title, _study_identifier(study_uid))
+    finally:
+        scp.stop()
+
+
 def test_failures_at_the_destination_are_counted_and_listed(
     pacs: Pacs, sender: Process, tmp_path: Path
 ) -> None:
     study = store_study(pacs, tmp_path, "DESTFAILS", series=1, per_series=12)
     scp = CountingSCP("FAILING_SCP", fail_every=3)
-    try:
-        register(pacs, "FAILING_SCP", scp.port)
-        responses = move_with_pynetdicom(pacs, "FAILING_SCP", _study_identifier(study.study_uid))
-    finally:
-        scp.stop()
+    responses = _move_to(pacs, scp, study.study_uid)
     status, rsp, identifier = responses[-1]
     assert status == 0xB000, responses
     assert len(scp.failed) == 4
@@ -408,12 +413,7 @@ def test_destination_aborting_mid_job_fails_the_rest_and_the_sender_goes_on(
     pacs: Pacs, sender: Process, dest: StoreSCP, tmp_path: Path
 ) -> None:
     study = store_study(pacs, tmp_path, "DESTABORTS", series=1, per_series=12)
-    scp = CountingSCP("ABORTING_SCP", abort_at=5)
-    try:
-        register(pacs, "ABORTING_SCP", scp.port)
-        responses = move_with_pynetdicom(pacs, "ABORTING_SCP", _study_identifier(study.study_uid))
-    finally:
-        scp.stop()
+    responses = _move_to(pacs, CountingSCP("ABORTING_SCP", abort_at=5), study.study_uid)
     status, rsp, identifier = responses[-1]
     assert status == 0xB000, responses
     assert rsp.NumberOfCompletedSuboperations == 4
