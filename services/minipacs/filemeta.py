@@ -13,6 +13,8 @@ import struct
 
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
 
+from minipacs.uids import encoded_uid
+
 PREAMBLE = b"\x00" * 128 + b"DICM"
 
 
@@ -23,20 +25,13 @@ def _element(element: int, vr: bytes, value: bytes) -> bytes:
     return struct.pack("<HH2sH", 2, element, vr, len(value)) + value
 
 
-def _uid(value: str) -> bytes:
-    # A request UID that is not ASCII cannot match the dataset's (checked
-    # before anything is kept), so `?` in its place changes no outcome.
-    raw = value.encode("ascii", "replace")
-    return raw + b"\x00" if len(raw) % 2 else raw
-
-
 def _text(value: str) -> bytes:
     raw = value.encode("ascii")
     return raw + b" " if len(raw) % 2 else raw
 
 
 _VERSION = _element(0x0001, b"OB", b"\x00\x01")
-_IMPLEMENTATION = _element(0x0012, b"UI", _uid(PYNETDICOM_IMPLEMENTATION_UID)) + _element(
+_IMPLEMENTATION = _element(0x0012, b"UI", encoded_uid(PYNETDICOM_IMPLEMENTATION_UID)) + _element(
     0x0013, b"SH", _text(PYNETDICOM_IMPLEMENTATION_VERSION)
 )
 
@@ -47,9 +42,9 @@ def part10(sop_class_uid: str, sop_instance_uid: str, transfer_syntax_uid: str) 
     body = b"".join(
         (
             _VERSION,
-            _element(0x0002, b"UI", _uid(sop_class_uid)),
-            _element(0x0003, b"UI", _uid(sop_instance_uid)),
-            _element(0x0010, b"UI", _uid(transfer_syntax_uid)),
+            _element(0x0002, b"UI", encoded_uid(sop_class_uid)),
+            _element(0x0003, b"UI", encoded_uid(sop_instance_uid)),
+            _element(0x0010, b"UI", encoded_uid(transfer_syntax_uid)),
             _IMPLEMENTATION,
         )
     )

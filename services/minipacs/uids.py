@@ -25,3 +25,11 @@ def check_uid(value: object, what: str) -> str:
         shown = text if len(text) <= 80 else text[:77] + "..."
         raise InvalidUID(f"{what} {shown!r} is not a valid UID")
     return text
+
+
+def encoded_uid(value: str) -> bytes:
+    """A UI value as it goes on the wire: ASCII, padded with NUL to even
+    length. A character that is not ASCII becomes `?`: such a value cannot
+    match any UID, so no outcome changes."""
+    raw = value.encode("ascii", "replace")
+    return raw + b"\x00" if len(raw) % 2 else raw

@@ -41,8 +41,8 @@ from minipacs.sender.fastsend import (
     command_group,
     command_values,
     pdus,
-    uid_value,
 )
+from minipacs.uids import encoded_uid
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def _pdv_items(body: bytes) -> list[tuple[int, int, bytes]] | None:
 def response_command(request: Request, status: int, comment: str | None) -> bytes:
     """C-STORE-RSP command set (PS3.7 table 9.3-2), elements in tag order."""
     elements = [
-        command_element(0x0002, uid_value(request.sop_class_uid)),
+        command_element(0x0002, encoded_uid(request.sop_class_uid)),
         command_element(0x0100, struct.pack("<H", C_STORE_RSP)),
         command_element(0x0120, struct.pack("<H", request.message_id)),
         command_element(0x0800, struct.pack("<H", NO_DATASET)),
@@ -112,7 +112,7 @@ def response_command(request: Request, status: int, comment: str | None) -> byte
     if comment:
         text = comment[:64].encode("ascii", "replace")
         elements.append(command_element(0x0902, text + b" " if len(text) % 2 else text))
-    elements.append(command_element(0x1000, uid_value(request.sop_instance_uid)))
+    elements.append(command_element(0x1000, encoded_uid(request.sop_instance_uid)))
     return command_group(elements)
 
 
@@ -179,11 +179,11 @@ class Reader:
             self.command += fragment
             if not control & 0x02:
                 continue
-            request = self._store_request(context_id)
+            values = command_values(bytes(self.command))
+            request = self._store_request(values, context_id)
             if request is None:
                 # Not ours: pynetdicom gets the message from its first PDU on,
                 # and the PDUs after this one up to the end of its dataset.
-                values = command_values(bytes(self.command))
                 follows = values is None or _us(values, 0x0800) != NO_DATASET
                 ended = any(c & 0x03 == 0x02 for _, c, _ in items[n + 1 :])
                 self.passing = follows and not ended
@@ -212,9 +212,8 @@ class Reader:
                 self._answer()
                 return
 
-    def _store_request(self, context_id: int) -> dict | None:
+    def _store_request(self, values: dict[int, bytes] | None, context_id: int) -> dict | None:
         """The C-STORE-RQ this command starts, if the fast path takes it."""
-        values = command_values(bytes(self.command))
         if values is None or _us(values, 0x0100) != C_STORE_RQ:
             return None
         if _us(values, 0x0800) in (None, NO_DATASET) or _us(values, 0x0110) is None:

@@ -31,6 +31,7 @@ from pynetdicom.association import Association
 
 from minipacs import reactors
 from minipacs.netio import read_exactly
+from minipacs.uids import encoded_uid
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +68,6 @@ def command_group(elements: list[bytes]) -> bytes:
     return command_element(0x0000, struct.pack("<I", len(payload))) + payload
 
 
-def uid_value(value: str) -> bytes:
-    """A UI value padded to even length (a non-ASCII character cannot match
-    any UID, so `?` in its place changes no outcome)."""
-    raw = value.encode("ascii", "replace")
-    return raw + b"\x00" if len(raw) % 2 else raw
-
-
 def command_values(command: bytes) -> dict[int, bytes] | None:
     """Element number -> raw value of a group 0000 command set; None when it
     does not parse."""
@@ -98,12 +92,12 @@ def command_set(
 ) -> bytes:
     """C-STORE-RQ command set (PS3.7 table 9.3-1), elements in tag order."""
     body = [
-        command_element(0x0002, uid_value(sop_class)),
+        command_element(0x0002, encoded_uid(sop_class)),
         command_element(0x0100, struct.pack("<H", C_STORE_RQ)),
         command_element(0x0110, struct.pack("<H", msg_id)),
         command_element(0x0700, struct.pack("<H", priority)),
         command_element(0x0800, struct.pack("<H", DATASET_PRESENT)),
-        command_element(0x1000, uid_value(sop_instance)),
+        command_element(0x1000, encoded_uid(sop_instance)),
     ]
     if originator_aet:
         body.append(command_element(0x1030, originator_aet.encode("ascii")[:16].ljust(16)))
