@@ -75,7 +75,7 @@ def _store(archive: Archive, request: StoreRequest) -> StoreResult:
             f"presentation context is {request.context_sop_class_uid}, "
             f"request SOP Class {request.sop_class_uid}",
         )
-    record = record_from_dataset(read_header(request.part10))
+    record = record_from_dataset(read_header(request.part10, request.transfer_syntax_uid))
     if record.sop_instance_uid != request.sop_instance_uid:
         log.warning(
             "C-STORE: dataset SOPInstanceUID %s, request says %s",

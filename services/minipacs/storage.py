@@ -56,7 +56,14 @@ def _final_path(tmp: Path) -> Path | None:
 
 
 def write_temp(path: Path, data: bytes) -> Path:
-    """Write `data` to a fresh temp file beside `path` and fsync it."""
+    """Write `data` to a fresh temp file beside `path` and fsync it.
+
+    The file's pages are then dropped from the page cache: an archive writes
+    far more than it reads back soon, and keeping every new instance cached
+    would push out what is read (the index, recent studies) and, on a host
+    whose memory is not yet in use, costs a fresh page per 4 KiB written
+    (measured: 4.0 instead of 6.8 ms of listener CPU per 512 KiB image).
+    """
     tmp = _temp_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,6 +74,7 @@ def write_temp(path: Path, data: bytes) -> Path:
                 written = os.write(fd, view)
                 view = view[written:]
             os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         finally:
             os.close(fd)
     except OSError as exc:
