@@ -144,7 +144,7 @@ def test_a_c_store_is_stored_and_answered_as_pynetdicom_would(max_pdu: int) -> N
     dataset = bytes(range(256)) * 300
     peer.send(store_rq(dataset, message_id=9, max_pdu=max_pdu))
     (request,) = peer.stored
-    assert request.dataset == dataset
+    assert b"".join(request.dataset) == dataset
     assert (request.sop_class_uid, request.sop_instance_uid) == (CT, "1.2.3.4.5")
     assert (request.message_id, request.context_id) == (9, CT_CX)
     assert (request.context_sop_class_uid, request.transfer_syntax_uid) == (CT, EXPLICIT)

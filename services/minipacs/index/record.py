@@ -93,9 +93,10 @@ def read_header(part10: bytes, transfer_syntax_uid: str | None = None) -> Datase
         implicit = _plain_syntax(transfer_syntax_uid) if transfer_syntax_uid else None
         if implicit is None or part10[128:140] != _META_GROUP_LENGTH:
             return dcmread(BytesIO(part10), stop_before_pixels=True, specific_tags=HEADER_TAGS)
-        start = 144 + struct.unpack_from("<I", part10, 140)[0]
+        fp = BytesIO(part10)  # shares the bytes, no copy
+        fp.seek(144 + struct.unpack_from("<I", part10, 140)[0])
         return read_dataset(
-            BytesIO(memoryview(part10)[start:]),
+            fp,
             implicit,
             True,
             stop_when=_at_pixel_data,

@@ -59,7 +59,7 @@ class Request:
     context_id: int
     context_sop_class_uid: str
     transfer_syntax_uid: str
-    dataset: bytes
+    dataset: list[memoryview]  # the fragments as received, not copied
 
 
 # store(assoc, request) -> (status, error comment or None)
@@ -83,10 +83,12 @@ def _ui(values: dict[int, bytes], element: int) -> str | None:
     return raw.rstrip(b"\x00 ").decode("ascii", "replace")
 
 
-def _pdv_items(body: bytes) -> list[tuple[int, int, bytes]] | None:
+def _pdv_items(body: bytes | bytearray) -> list[tuple[int, int, memoryview]] | None:
     """(context id, message control header, fragment) of each PDV item of a
-    P-DATA-TF body (PS3.8 9.3.5.1); None when they do not add up."""
+    P-DATA-TF body (PS3.8 9.3.5.1); None when they do not add up. The
+    fragments are views of `body`."""
     items = []
+    view = memoryview(body)
     offset = 0
     while offset < len(body):
         if offset + PDV_HEADER.size > len(body):
@@ -95,7 +97,7 @@ def _pdv_items(body: bytes) -> list[tuple[int, int, bytes]] | None:
         end = offset + 4 + item_length
         if item_length < 2 or end > len(body):
             return None
-        items.append((context_id, control, body[offset + PDV_HEADER.size : end]))
+        items.append((context_id, control, view[offset + PDV_HEADER.size : end]))
         offset = end
     return items
 
@@ -133,7 +135,7 @@ class Reader:
         self.raw: list[bytes] = []  # PDUs of the message, until it is known
         self.command = bytearray()
         self.request: dict | None = None  # set once a C-STORE-RQ command is complete
-        self.dataset: list[bytes] = []
+        self.dataset: list[memoryview] = []
 
     def read(self) -> None:
         dul = self.dul
@@ -144,7 +146,7 @@ class Reader:
         try:
             header = bytes(dul.socket.recv(PDU_HEADER.size))
             pdu_type, _, length = PDU_HEADER.unpack(header)
-            body = bytes(dul.socket.recv(length)) if pdu_type == P_DATA_TF else b""
+            body = dul.socket.recv(length) if pdu_type == P_DATA_TF else b""
         except (OSError, struct.error):
             dul.event_queue.put("Evt17")  # connection closed (pynetdicom's READ_PDU_EXC)
             return
@@ -156,15 +158,17 @@ class Reader:
         if len(body) != length:
             dul.event_queue.put("Evt17")
             return
-        self._p_data(header + body, body)
+        self._p_data(header, body)
 
     def _plain_socket(self) -> bool:
         sock = getattr(self.dul.socket, "socket", None)
         return isinstance(sock, socket.socket) and not isinstance(sock, ssl.SSLSocket)
 
-    def _p_data(self, pdu: bytes, body: bytes) -> None:
+    def _p_data(self, header: bytes, body: bytearray) -> None:
+        """A P-DATA-TF PDU; the whole PDU is put together again only for
+        pynetdicom, a dataset's fragments stay where they were received."""
         if self.passing:
-            self._pass(pdu, body)
+            self._pass(header + body, body)
             return
         items = _pdv_items(body)
         if items is None:
@@ -193,9 +197,9 @@ class Reader:
             self._take_dataset(items[n + 1 :])
             return
         else:
-            self.raw.append(pdu)  # the command continues in the next PDU
+            self.raw.append(header + body)  # the command continues in the next PDU
             return
-        self.raw.append(pdu)
+        self.raw.append(header + body)
         self._hand_back_all()
 
     def _take_dataset(self, items: list[tuple[int, int, bytes]]) -> None:
@@ -238,7 +242,7 @@ class Reader:
 
     def _answer(self) -> None:
         assert self.request is not None
-        request = Request(**self.request, dataset=b"".join(self.dataset))
+        request = Request(**self.request, dataset=self.dataset)
         self._reset()
         status, comment = self.store(self.assoc, request)
         command = response_command(request, status, comment)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from pydicom.dataset import Dataset
 from pynetdicom import evt
@@ -68,7 +69,7 @@ def service_handlers(ctx: ListenerContext) -> list[tuple]:
             str(request.AffectedSOPInstanceUID),
             str(event.context.transfer_syntax),
             str(event.context.abstract_syntax),
-            event.encoded_dataset(include_meta=False),
+            [event.encoded_dataset(include_meta=False)],
         )
         return status_dataset(result.status, result.comment)
 
@@ -104,13 +105,17 @@ def store_received(
     sop_instance_uid: str,
     transfer_syntax_uid: str,
     context_sop_class_uid: str,
-    dataset: bytes,
+    dataset: Sequence[bytes | bytearray | memoryview],
 ) -> StoreResult:
-    """Store one received instance and log the outcome."""
+    """Store one received instance (its dataset in one or more pieces) and
+    log the outcome."""
     result = store_instance(
         ctx.archive,
         StoreRequest(
-            part10=filemeta.part10(sop_class_uid, sop_instance_uid, transfer_syntax_uid) + dataset,
+            # One copy: the file as written, and as parsed (BytesIO shares bytes).
+            part10=b"".join(
+                [filemeta.part10(sop_class_uid, sop_instance_uid, transfer_syntax_uid), *dataset]
+            ),
             sop_class_uid=sop_class_uid,
             sop_instance_uid=sop_instance_uid,
             transfer_syntax_uid=transfer_syntax_uid,
