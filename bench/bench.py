@@ -159,7 +159,7 @@ def main() -> None:
     }
     if "store" not in skip:
         figures["store"] = store_bench.measure(
-            200 if quick else 500, 1 if quick else args.runs, os.cpu_count() or 1
+            200 if quick else 500, 1 if quick else args.runs, store_bench.PROCESSES
         )
         store_bench.print_table(figures["store"])
     if "find" not in skip:

@@ -54,6 +54,7 @@ def ct_study(directory: Path, count: int, size: int = 512, patient_id: str = "BE
         path = directory / f"{number:05d}.dcm"
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
+    os.sync()  # written back now, not while something is being timed
     return paths
 
 

@@ -1,7 +1,7 @@
 """C-STORE throughput: DCMTK storescu into Mini PACS, DCMTK storescp (the
 ceiling, no index) and Orthanc (when installed), interleaved in one run.
 
-    python bench/store_bench.py [--count 500] [--runs 3] [--processes 2]
+    python bench/store_bench.py [--count 500] [--runs 3] [--processes 4]
 
 Each measurement sends a fresh study (new UIDs: nothing is a duplicate) of
 512x512 16-bit CT images over 1 association, or over 4 at once (the files
@@ -27,6 +27,9 @@ from common import archive, ct_study, scratch_dir  # noqa: E402
 from references import orthanc, orthanc_available, storescp  # noqa: E402
 
 STORESCU = "/usr/bin/storescu"
+# One listener process per association of the 4-association runs (and at
+# least one per core): associations sharing a process contend for its GIL.
+PROCESSES = max(4, os.cpu_count() or 1)
 
 
 def send(port: int, files: list[Path], associations: int, nodelay: bool) -> float:
@@ -133,8 +136,8 @@ def main() -> None:
     parser.add_argument(
         "--processes",
         type=int,
-        default=os.cpu_count() or 1,
-        help="PACS_LISTENER_PROCESSES for minipacs (default: cores)",
+        default=PROCESSES,
+        help=f"PACS_LISTENER_PROCESSES for minipacs (default: {PROCESSES})",
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import psycopg
@@ -176,7 +176,7 @@ def insert_instance(
     result is read: on a pipelined connection (db.transaction) it runs while
     the server executes the statement.
     """
-    params = asdict(record) | {
+    params = vars(record) | {  # a shallow copy: asdict() deep-copies every value
         "transfer_syntax_uid": transfer_syntax_uid,
         "file_path": file_path,
         "file_size": file_size,
