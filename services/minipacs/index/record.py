@@ -86,8 +86,8 @@ def read_header(part10: bytes, transfer_syntax_uid: str | None = None) -> Datase
     stopping before the pixel data (which is never decoded).
 
     Given the transfer syntax (a C-STORE's), a dataset that is neither
-    deflated nor big endian is read straight after the file meta, which is
-    then not parsed again (a third of dcmread's time).
+    deflated nor big endian is read straight after the file meta: dcmread
+    would parse again the file meta we have just built.
     """
     try:
         implicit = _plain_syntax(transfer_syntax_uid) if transfer_syntax_uid else None
