@@ -47,6 +47,22 @@ def store_rq(dataset: bytes, message_id: int = 7, max_pdu: int = 16384) -> list[
     return encode(message, CT_CX, max_pdu)
 
 
+def store_rsp(
+    status: int, comment: str | None = None, context_id: int = CT_CX, max_pdu: int = 16384
+) -> list[bytes]:
+    """A peer's C-STORE-RSP to one of our C-GET sub-operations."""
+    primitive = C_STORE()
+    primitive.MessageIDBeingRespondedTo = 11
+    primitive.AffectedSOPClassUID = CT
+    primitive.AffectedSOPInstanceUID = "1.2.3.4.6"
+    primitive.Status = status
+    if comment:
+        primitive.ErrorComment = comment
+    message = C_STORE_RSP()
+    message.primitive_to_message(primitive)
+    return encode(message, context_id, max_pdu)
+
+
 def echo_rq() -> list[bytes]:
     primitive = C_ECHO()
     primitive.MessageID = 1
@@ -103,7 +119,7 @@ class Peer:
         self.assoc = SimpleNamespace(
             dul=self.dul,
             _accepted_cx=contexts,
-            dimse=SimpleNamespace(maximum_pdu_size=max_pdu),
+            dimse=SimpleNamespace(maximum_pdu_size=max_pdu, msg_queue=queue.Queue()),
             requestor=SimpleNamespace(address="127.0.0.1"),
         )
         self.stored: list[fast_store.Request] = []
@@ -205,3 +221,36 @@ def test_a_closed_connection_is_evt17() -> None:
     peer.theirs.close()
     peer.dul._read_pdu_data()
     assert peer.dul.event_queue.get_nowait() == "Evt17"
+
+
+@pytest.mark.parametrize("max_pdu", [16384, 64])
+@pytest.mark.parametrize("status", [0x0000, 0xB000, 0xA700])
+def test_a_c_get_sub_operation_response_is_queued_as_pynetdicom_would(
+    status: int, max_pdu: int
+) -> None:
+    peer = Peer()
+    peer.send(store_rsp(status, max_pdu=max_pdu))
+    context_id, rsp = peer.assoc.dimse.msg_queue.get_nowait()
+    assert context_id == CT_CX and isinstance(rsp, C_STORE)
+    assert (rsp.Status, rsp.MessageIDBeingRespondedTo) == (status, 11)
+    assert (rsp.AffectedSOPClassUID, rsp.AffectedSOPInstanceUID) == (CT, "1.2.3.4.6")
+    assert peer.handed_to_pynetdicom() == []
+    # and the association goes on: the next request is still served
+    peer.send(store_rq(b"\x08\x00\x16\x00\x00\x00\x00\x00", message_id=12))
+    assert [r.message_id for r in peer.stored] == [12]
+
+
+def test_a_response_with_more_than_the_plain_elements_goes_to_pynetdicom() -> None:
+    peer = Peer()
+    pdus = store_rsp(0xA700, comment="disk full")
+    peer.send(pdus)
+    assert peer.assoc.dimse.msg_queue.empty()
+    assert [pdu for _, pdu in peer.handed_to_pynetdicom()] == pdus
+
+
+def test_a_response_on_a_context_not_accepted_goes_to_pynetdicom() -> None:
+    peer = Peer()
+    pdus = store_rsp(0x0000, context_id=7)
+    peer.send(pdus)
+    assert peer.assoc.dimse.msg_queue.empty()
+    assert [pdu for _, pdu in peer.handed_to_pynetdicom()] == pdus

@@ -11,6 +11,10 @@ accepted storage context is stored by `store` right here, its response
 written straight back to the socket (PS3.7 9.3.1.2). P-DATA exchanges leave
 pynetdicom's state machine where it is (Sta6), so it never notices.
 
+The C-STORE-RSPs to a C-GET's sub-operations are read here too: a plain one
+(only the elements every response holds) is queued for the association
+thread as pynetdicom's DIMSE layer would queue it.
+
 Every other message (C-ECHO, C-FIND, C-MOVE, N-CREATE ...) and every other
 PDU (release, abort) goes to pynetdicom unchanged, in order: PDUs are kept
 raw until the command set says what the message is. A PDU this reader cannot
@@ -28,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pynetdicom.association import Association
+from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.service_class import StorageServiceClass
 from pynetdicom.sop_class import uid_to_service_class
 
@@ -47,6 +52,9 @@ from minipacs.uids import encoded_uid
 log = logging.getLogger(__name__)
 
 P_DATA_TF = 0x04
+# Command Group Length, Affected SOP Class/Instance UID, Command Field,
+# Message ID Being Responded To, Command Data Set Type, Status (PS3.7 9.3.1.2)
+_PLAIN_RESPONSE = {0x0000, 0x0002, 0x1000, 0x0100, 0x0120, 0x0800, 0x0900}
 
 
 @dataclass(frozen=True)
@@ -185,6 +193,9 @@ class Reader:
                 continue
             values = command_values(bytes(self.command))
             request = self._store_request(values, context_id)
+            if request is None and n == len(items) - 1 and self._store_response(values, context_id):
+                self._reset()
+                return
             if request is None:
                 # Not ours: pynetdicom gets the message from its first PDU on,
                 # and the PDUs after this one up to the end of its dataset.
@@ -239,6 +250,33 @@ class Reader:
             "context_sop_class_uid": abstract,
             "transfer_syntax_uid": str(context.transfer_syntax[0]),
         }
+
+    def _store_response(self, values: dict[int, bytes] | None, context_id: int) -> bool:
+        """Queue a C-STORE-RSP (a C-GET sub-operation's) for the waiting
+        sender as pynetdicom's DIMSE layer would, without its decoding; only
+        one that holds nothing but the elements every response has, so the
+        primitive equals pynetdicom's. False: pynetdicom's to handle."""
+        if (
+            values is None
+            or not values.keys() <= _PLAIN_RESPONSE
+            or _us(values, 0x0100) != C_STORE_RSP
+            or _us(values, 0x0800) != NO_DATASET
+            or context_id not in self.assoc._accepted_cx
+        ):
+            return False
+        message_id, status = _us(values, 0x0120), _us(values, 0x0900)
+        if message_id is None or status is None:
+            return False
+        response = C_STORE()
+        try:
+            response.MessageIDBeingRespondedTo = message_id
+            response.AffectedSOPClassUID = _ui(values, 0x0002)
+            response.AffectedSOPInstanceUID = _ui(values, 0x1000)
+            response.Status = status
+        except (TypeError, ValueError):
+            return False
+        self.assoc.dimse.msg_queue.put((context_id, response))
+        return True
 
     def _answer(self) -> None:
         assert self.request is not None
