@@ -30,7 +30,7 @@ from pathlib import Path
 from pynetdicom.association import Association
 
 from minipacs import reactors
-from minipacs.netio import read_exactly
+from minipacs.netio import read_exactly, send_buffers
 from minipacs.uids import encoded_uid
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ def fast_store(
     # A requestor (the sender) reads its responses from the socket itself;
     # on C-GET the DUL keeps the socket, as a C-CANCEL may come in.
     direct = assoc.is_requestor and reactors.hold_dul(assoc)
-    sock.sendall(b"".join(parts))
+    send_buffers(sock, parts)
     if direct:
         return _read_response(assoc, sock, msg_id)
     return _response_status(assoc)
