@@ -12,8 +12,11 @@ there is something to do:
 - the DUL thread waits in select() on its socket and a wake-up socket that
   every put on its queues writes to (at most IDLE_WAKEUP_SECONDS, so its
   timers are still looked at);
-- the association thread waits on an Event set when a DIMSE message is
-  queued for it.
+- the association thread waits on an Event set when a DIMSE message or an
+  A-RELEASE/A-ABORT indication is queued for it. Between two passes of its
+  loop an acceptor's waits up to IDLE_WAKEUP_SECONDS (its other checks, the
+  DUL still alive and the idle timeout, can wait that long); a requestor's
+  keeps pynetdicom's 1 ms, which sender/fastsend.py relies on to park it.
 
 pynetdicom calls `time.sleep` in both loops; `install` gives its `dul` and
 `association` modules a `time` whose `sleep` does the above on a prepared
@@ -39,6 +42,7 @@ IDLE_WAKEUP_SECONDS = 0.02
 # pynetdicom does instead of blocking: the responses then go out in batches,
 # not one wake-up and thread switch each (10-15 % on a long C-FIND answer).
 BUSY_POLL_SECONDS = 0.0002
+REACTOR_PASS_SECONDS = 0.001  # the sleep between passes of pynetdicom's association loop
 
 
 class Waker:
@@ -109,7 +113,8 @@ class _Clock:
                 return
         event: threading.Event | None = getattr(thread, "minipacs_message", None)
         if event is not None:  # a prepared association thread
-            event.wait(seconds)
+            idle = seconds == REACTOR_PASS_SECONDS and thread.is_acceptor  # type: ignore[attr-defined]
+            event.wait(IDLE_WAKEUP_SECONDS if idle else seconds)
             # Cleared after waking and before the reactor looks at its queue:
             # a message queued meanwhile is seen now or ends the next sleep.
             event.clear()
@@ -139,8 +144,8 @@ def prepare(assoc: Association) -> Waker:
     dul.minipacs_waker = waker  # type: ignore[attr-defined]  # the DUL is its thread
 
     message = threading.Event()
-    messages = assoc.dimse.msg_queue
-    messages.put = _then(messages.put, message.set)  # type: ignore[method-assign]
+    for messages in (assoc.dimse.msg_queue, dul.to_user_queue):
+        messages.put = _then(messages.put, message.set)  # type: ignore[method-assign]
     assoc.minipacs_message = message  # type: ignore[attr-defined]  # likewise
     return waker
 
