@@ -18,21 +18,12 @@ from pynetdicom.presentation import build_context
 
 from minipacs.listener import fast_store
 from minipacs.netio import read_exactly
+from tests.unit.dimse_pdus import CT, c_store_rsp, encode
 
-CT = "1.2.840.10008.5.1.4.1.1.2"
 FIND = "1.2.840.10008.5.1.4.1.2.2.1"
 VERIFICATION = "1.2.840.10008.1.1"
 EXPLICIT = "1.2.840.10008.1.2.1"
 CT_CX, FIND_CX, ECHO_CX = 1, 3, 5
-
-
-def encode(message: object, context_id: int, max_pdu: int) -> list[bytes]:
-    out = []
-    for p_data in message.encode_msg(context_id, max_pdu):  # type: ignore[attr-defined]
-        pdu = P_DATA_TF()
-        pdu.from_primitive(p_data)
-        out.append(pdu.encode())
-    return out
 
 
 def store_rq(dataset: bytes, message_id: int = 7, max_pdu: int = 16384) -> list[bytes]:
@@ -51,16 +42,9 @@ def store_rsp(
     status: int, comment: str | None = None, context_id: int = CT_CX, max_pdu: int = 16384
 ) -> list[bytes]:
     """A peer's C-STORE-RSP to one of our C-GET sub-operations."""
-    primitive = C_STORE()
-    primitive.MessageIDBeingRespondedTo = 11
-    primitive.AffectedSOPClassUID = CT
-    primitive.AffectedSOPInstanceUID = "1.2.3.4.6"
-    primitive.Status = status
-    if comment:
-        primitive.ErrorComment = comment
-    message = C_STORE_RSP()
-    message.primitive_to_message(primitive)
-    return encode(message, context_id, max_pdu)
+    return c_store_rsp(
+        status, 11, "1.2.3.4.6", context_id=context_id, max_pdu=max_pdu, comment=comment
+    )
 
 
 def echo_rq() -> list[bytes]:

@@ -7,32 +7,15 @@ from __future__ import annotations
 import socket
 
 import pytest
-from pynetdicom.dimse_messages import C_STORE_RSP
-from pynetdicom.dimse_primitives import C_STORE
-from pynetdicom.pdu import A_ABORT_RQ, P_DATA_TF
+from pynetdicom.pdu import A_ABORT_RQ
 
 from minipacs.sender import fastsend
-
-CT = "1.2.840.10008.5.1.4.1.1.2"
+from tests.unit.dimse_pdus import c_store_rsp
 
 
 def rsp_pdus(status: int, message_id: int, max_pdu: int, comment: str | None = None) -> bytes:
     """A C-STORE-RSP as pynetdicom's DIMSE layer sends it, in PDUs of `max_pdu`."""
-    primitive = C_STORE()
-    primitive.MessageIDBeingRespondedTo = message_id
-    primitive.AffectedSOPClassUID = CT
-    primitive.AffectedSOPInstanceUID = "1.2.3.4.5"
-    primitive.Status = status
-    if comment:
-        primitive.ErrorComment = comment
-    message = C_STORE_RSP()
-    message.primitive_to_message(primitive)
-    out = b""
-    for p_data in message.encode_msg(1, max_pdu):
-        pdu = P_DATA_TF()
-        pdu.from_primitive(p_data)
-        out += pdu.encode()
-    return out
+    return b"".join(c_store_rsp(status, message_id, "1.2.3.4.5", max_pdu=max_pdu, comment=comment))
 
 
 def read(data: bytes, message_id: int) -> int | None:
